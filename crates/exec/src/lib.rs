@@ -1,0 +1,1 @@
+//! Query execution: the job queue interface, its backends, workers and the scheduler.

@@ -1,0 +1,1 @@
+//! Cairn's HTTP server: the Redash-compatible REST API.

@@ -1,0 +1,1 @@
+//! Streamed, chunked and compressed query results, and their download formats.

@@ -1,0 +1,1 @@
+//! Pure, deterministic Redis Cluster slot planner.

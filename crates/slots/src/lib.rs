@@ -1,0 +1,1 @@
+//! Redis Cluster I/O for the slot balancer: discovery, measurement, migration, watch and load generation.

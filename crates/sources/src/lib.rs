@@ -1,0 +1,1 @@
+//! Data sources: running user SQL on SQLite, PostgreSQL and MySQL/MariaDB.

@@ -1,0 +1,1 @@
+//! Cairn's metadata store: sqlx on SQLite or PostgreSQL, with migrations.

