@@ -28,7 +28,10 @@ impl ChildGuard {
             .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {label}: {e}"));
-        ChildGuard { child: Some(child), label }
+        ChildGuard {
+            child: Some(child),
+            label,
+        }
     }
 
     /// The process id.
@@ -71,7 +74,7 @@ pub fn free_port() -> u16 {
         let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 10000;
         let port = base.wrapping_add(offset * 7) % 40000 + 20000;
         // Cluster nodes also listen on port + 10000: both must be free.
-        if port_is_free(port) && port_is_free(port + 10000) {
+        if port_is_free(port) && port.checked_add(10000).is_some_and(port_is_free) {
             return port;
         }
     }
@@ -97,9 +100,6 @@ pub fn wait_until(what: &str, timeout: Duration, mut ready: impl FnMut() -> bool
 
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 pub fn port_accepts(port: u16) -> bool {
-    std::net::TcpStream::connect_timeout(
-        &([127, 0, 0, 1], port).into(),
-        Duration::from_millis(200),
-    )
-    .is_ok()
+    std::net::TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
+        .is_ok()
 }
