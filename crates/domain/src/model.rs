@@ -109,8 +109,8 @@ pub struct Query {
     pub created_at: DateTime<Utc>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
-    /// The data source it runs on.
-    pub data_source_id: i64,
+    /// The data source it runs on; `None` once that data source was deleted.
+    pub data_source_id: Option<i64>,
     /// The newest result for this text and data source, if any.
     pub latest_query_data_id: Option<i64>,
     /// Options, notably `parameters[]`.
