@@ -1,0 +1,154 @@
+//! Who is calling: API keys as Redash reads them.
+//!
+//! A key arrives as `Authorization: Key <key>`, as a bare `Authorization: <key>`, or as
+//! `?api_key=<key>`. A user's key acts as that user. A query's own key can only read that query
+//! and its results, and run it when it is safe (no text parameters). Sessions, groups and
+//! permissions come later; [`Caller`] is the seam they plug into.
+
+use crate::error::AppError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use cairn_domain::model::{Query, User};
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A user, through their API key.
+    User(User),
+    /// A query's own API key: may read that query and its results only.
+    QueryKey(Query),
+}
+
+impl Caller {
+    /// The user behind the request.
+    ///
+    /// # Errors
+    /// 403 for a query key, which only reaches its own query's results.
+    pub fn user(&self) -> Result<&User, AppError> {
+        match self {
+            Caller::User(u) => Ok(u),
+            Caller::QueryKey(_) => Err(AppError::forbidden(
+                "A query API key can only read its own query's results; use a user API key.",
+            )),
+        }
+    }
+
+    /// The user, who must be an admin.
+    ///
+    /// # Errors
+    /// 403 for anyone else.
+    pub fn admin(&self) -> Result<&User, AppError> {
+        let user = self.user()?;
+        if user.is_admin {
+            Ok(user)
+        } else {
+            Err(AppError::forbidden("This needs an admin."))
+        }
+    }
+
+    /// Whether the caller may read query `query_id` and its results.
+    pub fn may_read_query(&self, query_id: i64) -> bool {
+        match self {
+            Caller::User(_) => true,
+            Caller::QueryKey(q) => q.id == query_id,
+        }
+    }
+
+    /// Checks [`Caller::may_read_query`].
+    ///
+    /// # Errors
+    /// 403 when the caller may not.
+    pub fn check_read_query(&self, query_id: i64) -> Result<(), AppError> {
+        if self.may_read_query(query_id) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("This API key does not give access to that query."))
+        }
+    }
+
+    /// Whether the caller may edit a query or dashboard owned by `owner_id`.
+    pub fn may_edit(&self, owner_id: i64) -> bool {
+        match self {
+            Caller::User(u) => u.is_admin || u.id == owner_id,
+            Caller::QueryKey(_) => false,
+        }
+    }
+
+    /// Checks [`Caller::may_edit`].
+    ///
+    /// # Errors
+    /// 403 when the caller may not.
+    pub fn check_edit(&self, owner_id: i64) -> Result<(), AppError> {
+        if self.may_edit(owner_id) {
+            Ok(())
+        } else {
+            Err(AppError::forbidden("Only its owner or an admin can change this."))
+        }
+    }
+}
+
+/// The API key a request carries, if any.
+fn api_key(parts: &Parts) -> Option<String> {
+    if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
+        let value = header.to_str().ok()?.trim();
+        let key = value.strip_prefix("Key ").unwrap_or(value).trim();
+        if !key.is_empty() {
+            return Some(key.to_string());
+        }
+    }
+    let query = parts.uri.query()?;
+    url_param(query, "api_key")
+}
+
+/// The first value of `name` in a URL query string, percent-decoded.
+fn url_param(query: &str, name: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, AppError> {
+        let key = api_key(parts).ok_or_else(AppError::unauthorized)?;
+        if let Some(user) = state.store.user_by_api_key(&key).await.map_err(AppError::from)? {
+            if user.is_disabled() {
+                return Err(AppError::unauthorized());
+            }
+            return Ok(Caller::User(user));
+        }
+        if let Some(query) = state.store.query_by_api_key(&key).await.map_err(AppError::from)? {
+            return Ok(Caller::QueryKey(query));
+        }
+        Err(AppError::unauthorized())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Request;
+
+    fn parts(req: Request<()>) -> Parts {
+        req.into_parts().0
+    }
+
+    #[test]
+    fn keys_come_from_header_or_query_string() {
+        let p = parts(Request::get("/x").header("Authorization", "Key abc").body(()).unwrap());
+        assert_eq!(api_key(&p).as_deref(), Some("abc"));
+        let p = parts(Request::get("/x").header("Authorization", "abc").body(()).unwrap());
+        assert_eq!(api_key(&p).as_deref(), Some("abc"));
+        let p = parts(Request::get("/x?page=1&api_key=a%2Bb").body(()).unwrap());
+        assert_eq!(api_key(&p).as_deref(), Some("a+b"));
+        let p = parts(Request::get("/x?api_key=").body(()).unwrap());
+        assert_eq!(api_key(&p), None);
+        let p = parts(Request::get("/x").header("Authorization", "Key ").body(()).unwrap());
+        assert_eq!(api_key(&p), None);
+    }
+}
