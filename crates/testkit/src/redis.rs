@@ -631,20 +631,25 @@ fn expect_ok(reply: Result<Reply, String>, what: &str) {
     }
 }
 
-/// The slot-owner part of a `CLUSTER NODES` reply (node id + slot ranges, no transient flags),
-/// sorted, to compare the views of two nodes.
+/// The agreed part of a `CLUSTER NODES` reply (node id, role, master id, slot ranges; no
+/// transient flags or open-slot markers), sorted, to compare the views of two nodes.
 fn slot_owner_view(nodes: &str) -> Vec<String> {
     let mut view: Vec<String> = nodes
         .lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(' ').collect();
-            (f.len() > 8).then(|| {
+            (f.len() >= 8).then(|| {
+                let role = if f[2].contains("master") {
+                    "master"
+                } else {
+                    "replica"
+                };
                 let slots: Vec<&str> = f[8..]
                     .iter()
                     .copied()
                     .filter(|s| !s.starts_with('['))
                     .collect();
-                format!("{} {}", f[0], slots.join(" "))
+                format!("{} {role} {} {}", f[0], f[3], slots.join(" "))
             })
         })
         .collect();
