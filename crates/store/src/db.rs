@@ -1,0 +1,297 @@
+//! The [`Store`] handle: opening a database from its URL, migrations, schema version checks, and
+//! the plumbing every repository module shares.
+//!
+//! # Why an enum over two native pools, not sqlx `Any`
+//! `Any` only carries integers, floats, text and bytes: PostgreSQL columns would have to give up
+//! `TIMESTAMPTZ`, `JSONB` and `BOOLEAN`, and every timestamp would become a hand-encoded number.
+//! Instead [`Store`] holds either a `SqlitePool` or a `PgPool`, and each repository method is
+//! written ONCE in SQL both databases accept (`$n` placeholders, `RETURNING`, `ON CONFLICT DO
+//! NOTHING`, `LOWER(..) LIKE`) inside [`with_pool!`], which compiles that one body for each
+//! driver. Both schemas are native, rows decode into the same Rust types, and the SQL cannot
+//! drift apart between the two backends.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use rand::RngExt;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Postgres, Sqlite, Transaction};
+
+use crate::cipher::Cipher;
+use crate::error::{StoreError, StoreResult};
+
+static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite (the default, one file).
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+pub(crate) struct Inner {
+    pub(crate) pool: Pool,
+    pub(crate) cipher: Cipher,
+}
+
+/// The metadata store: a cheap-to-clone handle (an `Arc` inside) over a connection pool.
+///
+/// Every repository method is an `async fn` on this type, spread over the modules of this crate
+/// by topic (users, data sources, queries, ...).
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish()
+    }
+}
+
+/// Runs `$body` with `$pool` bound to the native pool, compiled once per driver.
+macro_rules! with_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.inner.pool {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that
+/// reads first and writes later cannot wait for a busy writer and fails with "database is locked"
+/// instead.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+/// A query builder for the pool's database; the pool only fixes the type.
+pub(crate) fn builder<DB: sqlx::Database>(
+    _pool: &sqlx::Pool<DB>,
+    sql: &str,
+) -> sqlx::QueryBuilder<DB> {
+    sqlx::QueryBuilder::new(sql)
+}
+
+impl Store {
+    /// Opens the database at `url`, applies pending migrations and returns the handle.
+    ///
+    /// `url` is `sqlite://<path>?mode=rwc` (SQLite; WAL journal, 10 s busy timeout, foreign keys
+    /// on) or `postgres://...` / `postgresql://...`. `secret_key` encrypts data source options.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] for an unsupported or malformed URL, [`StoreError::SchemaTooNew`]
+    /// when a newer Cairn migrated the database, `Db`/`Migrate` when connecting or migrating
+    /// fails.
+    pub async fn open(url: &str, secret_key: [u8; 32]) -> StoreResult<Store> {
+        let pool = if url.starts_with("sqlite:") {
+            Pool::Sqlite(open_sqlite(url).await?)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Invalid(format!("bad database URL: {e}")))?;
+            Pool::Postgres(
+                PgPoolOptions::new()
+                    .max_connections(10)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?,
+            )
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "unsupported database URL {:?}: use sqlite://PATH?mode=rwc or postgres://...",
+                redact(url)
+            )));
+        };
+        let store = Store {
+            inner: Arc::new(Inner {
+                pool,
+                cipher: Cipher::new(secret_key),
+            }),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.inner.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies pending migrations; applying them again is a no-op.
+    ///
+    /// # Errors
+    /// [`StoreError::SchemaTooNew`] when the database has a migration this build does not know.
+    pub async fn migrate(&self) -> StoreResult<()> {
+        let known = self.known_schema_version();
+        let found = self.schema_version().await?;
+        if found > known {
+            return Err(StoreError::SchemaTooNew { found, known });
+        }
+        match &self.inner.pool {
+            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
+            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
+        }
+        tracing::debug!(version = known, "metadata schema up to date");
+        Ok(())
+    }
+
+    /// The newest migration version applied to the database; 0 for an empty database.
+    ///
+    /// # Errors
+    /// `Db` when the database cannot be read.
+    pub async fn schema_version(&self) -> StoreResult<i64> {
+        let exists: i64 = match &self.inner.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM sqlite_master \
+                     WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM information_schema.tables \
+                     WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await?
+            }
+        };
+        if exists == 0 {
+            return Ok(0);
+        }
+        let version: Option<i64> = with_pool!(self, |pool| {
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(version.unwrap_or(0))
+    }
+
+    /// The newest migration version this build knows.
+    pub fn known_schema_version(&self) -> i64 {
+        let migrator = match self.inner.pool {
+            Pool::Sqlite(_) => &SQLITE_MIGRATOR,
+            Pool::Postgres(_) => &POSTGRES_MIGRATOR,
+        };
+        migrator.iter().map(|m| m.version).max().unwrap_or(0)
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        with_pool!(self, |pool| pool.close().await)
+    }
+}
+
+async fn open_sqlite(url: &str) -> StoreResult<SqlitePool> {
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Invalid(format!("bad database URL: {e}")))?
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let options = if in_memory {
+        options
+    } else {
+        options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+    };
+    // An in-memory database lives in one connection: a second one would be another database.
+    let pool_options = if in_memory {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+    } else {
+        SqlitePoolOptions::new().max_connections(8)
+    };
+    Ok(pool_options.connect_with(options).await?)
+}
+
+/// `url` without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***{}", &url[..scheme], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The current time at the database's precision (microseconds), so a value read back equals
+/// the value written.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// A 40-character random alphanumeric key, like Redash's API keys.
+pub(crate) fn random_key() -> String {
+    rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(redact("mysql://u:pw@h/db"), "mysql://***@h/db");
+        assert_eq!(redact("file.db"), "file.db");
+    }
+
+    #[test]
+    fn keys_are_long_and_distinct() {
+        let (a, b) = (random_key(), random_key());
+        assert_eq!(a.len(), 40);
+        assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
+        assert_ne!(a, b);
+    }
+}
