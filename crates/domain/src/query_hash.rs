@@ -61,13 +61,14 @@ fn strip_single_line_block_comments(text: &str) -> String {
     let mut copied_up_to = 0;
     let mut i = 0;
     while i + 1 < bytes.len() {
-        if bytes[i] == b'/' && bytes[i + 1] == b'*' {
-            if let Some(end) = comment_end_on_line(bytes, i + 2) {
-                out.push_str(&text[copied_up_to..i]);
-                copied_up_to = end;
-                i = end;
-                continue;
-            }
+        if bytes[i] == b'/'
+            && bytes[i + 1] == b'*'
+            && let Some(end) = comment_end_on_line(bytes, i + 2)
+        {
+            out.push_str(&text[copied_up_to..i]);
+            copied_up_to = end;
+            i = end;
+            continue;
         }
         i += 1;
     }
