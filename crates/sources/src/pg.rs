@@ -1,0 +1,198 @@
+//! PostgreSQL: connection options, the row mapping, cancellation and schema.
+//!
+//! Queries run through the simple (text) protocol, so every value arrives as PostgreSQL's own
+//! text and any type (NUMERIC, TIMESTAMPTZ, JSON, UUID, arrays, enums) can be shown; the
+//! column's type decides how the text becomes a value.
+//!
+//! A run first asks for its connection's backend pid, and sets `statement_timeout` a little
+//! above the time limit as a safety net for a worker that dies mid-query. Cancelling sends
+//! `pg_cancel_backend(pid)` from a separate connection: closing a socket would not stop a query
+//! that is busy computing.
+
+use std::time::Duration;
+
+use cairn_domain::result::{Column, ColumnType, Row, Value};
+use serde_json::Value as Json;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::{
+    AssertSqlSafe, Column as _, Connection as _, Executor as _, PgConnection, Row as _, SqlSafeStr as _, Statement as _,
+    TypeInfo as _, ValueRef as _,
+};
+
+use crate::error::SourceError;
+use crate::kinds::{opt_port, opt_str};
+use crate::runner::{SchemaColumn, TableSchema};
+use crate::stream::{Event, Pumped, RowMapper, Sender, StopSignals, pump, send_last, send_stop};
+use crate::values;
+
+/// Builds a lazy pool from Redash-style `pg` options.
+pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
+    let dbname = opt_str(options, "dbname").ok_or_else(|| SourceError::InvalidOptions("dbname is required".into()))?;
+    let ssl = match opt_str(options, "sslmode").unwrap_or("prefer") {
+        "disable" => PgSslMode::Disable,
+        "allow" => PgSslMode::Allow,
+        "prefer" => PgSslMode::Prefer,
+        "require" => PgSslMode::Require,
+        "verify-ca" => PgSslMode::VerifyCa,
+        "verify-full" => PgSslMode::VerifyFull,
+        other => return Err(SourceError::InvalidOptions(format!("unknown sslmode {other:?}"))),
+    };
+    let mut opts = PgConnectOptions::new_without_pgpass()
+        .host(opt_str(options, "host").unwrap_or("127.0.0.1"))
+        .port(opt_port(options, "port", 5432)?)
+        .database(dbname)
+        .ssl_mode(ssl)
+        .application_name("cairn");
+    if let Some(user) = opt_str(options, "user") {
+        opts = opts.username(user);
+    }
+    if let Some(password) = opt_str(options, "password") {
+        opts = opts.password(password);
+    }
+    Ok(PgPoolOptions::new()
+        .max_connections(8)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(15))
+        .idle_timeout(Duration::from_secs(300))
+        .connect_lazy_with(opts))
+}
+
+/// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
+pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, stop: StopSignals) {
+    let mut conn = match stop.guard(&tx, pool.acquire()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
+        Err(s) => return send_stop(&tx, s).await,
+    };
+    // Safety net only: our own cancellation fires first, 2 s earlier.
+    let timeout_ms = stop.deadline.map(|(_, limit)| limit.as_millis() + 2000).unwrap_or(0).to_string();
+    let pid: i32 = match sqlx::query_as::<_, (i32, String)>(
+        "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
+    )
+    .bind(timeout_ms)
+    .fetch_one(&mut *conn)
+    .await
+    {
+        Ok((pid, _)) => pid,
+        Err(e) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
+    };
+
+    let mut mapper = PgMapper::default();
+    let pumped = {
+        let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
+        pump(&mut rows, &mut mapper, &tx, &stop, || cancel_backend(&pool, pid)).await
+    };
+    match pumped {
+        Pumped::Stopped { stop, idle } => {
+            if idle {
+                let _ = conn.close().await;
+            } else {
+                drop(conn.detach());
+            }
+            send_stop(&tx, stop).await;
+        }
+        Pumped::Done { rows: 0 } => {
+            // No row told the columns: describe the statement (single statements only).
+            let columns = match conn.prepare(AssertSqlSafe(sql).into_sql_str()).await {
+                Ok(statement) => columns_of(statement.columns()),
+                Err(_) => Vec::new(),
+            };
+            send_last(&tx, Ok(Event::Columns(columns))).await;
+            send_last(&tx, Ok(Event::End)).await;
+        }
+        Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
+        Pumped::Failed(e) => send_last(&tx, Err(e)).await,
+    }
+}
+
+/// Cancels the query of backend `pid` from a fresh connection.
+async fn cancel_backend(pool: &PgPool, pid: i32) {
+    let options = pool.connect_options();
+    match PgConnection::connect_with(&options).await {
+        Ok(mut c) => {
+            if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(&mut c).await {
+                tracing::warn!(pid, error = %e, "pg_cancel_backend failed");
+            }
+            let _ = c.close().await;
+        }
+        Err(e) => tracing::warn!(pid, error = %e, "cannot connect to cancel a query"),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Conv {
+    Int,
+    Float,
+    Decimal,
+    Bool,
+    Datetime,
+    Text,
+}
+
+fn conv_for(type_name: &str) -> (Conv, ColumnType) {
+    match type_name {
+        "INT2" | "INT4" | "INT8" | "OID" => (Conv::Int, ColumnType::Integer),
+        "FLOAT4" | "FLOAT8" => (Conv::Float, ColumnType::Float),
+        "NUMERIC" => (Conv::Decimal, ColumnType::Float),
+        "BOOL" => (Conv::Bool, ColumnType::Boolean),
+        "DATE" => (Conv::Text, ColumnType::Date),
+        "TIMESTAMP" | "TIMESTAMPTZ" => (Conv::Datetime, ColumnType::Datetime),
+        _ => (Conv::Text, ColumnType::String),
+    }
+}
+
+fn columns_of(cols: &[sqlx::postgres::PgColumn]) -> Vec<Column> {
+    let names = values::unique_names(cols.iter().map(|c| c.name().to_owned()));
+    names.into_iter().zip(cols).map(|(name, c)| Column::new(name, Some(conv_for(c.type_info().name()).1))).collect()
+}
+
+#[derive(Default)]
+struct PgMapper {
+    convs: Vec<Conv>,
+}
+
+impl RowMapper<PgRow> for PgMapper {
+    fn columns(&mut self, row: &PgRow) -> Vec<Column> {
+        self.convs = row.columns().iter().map(|c| conv_for(c.type_info().name()).0).collect();
+        columns_of(row.columns())
+    }
+
+    fn values(&mut self, row: &PgRow) -> Result<Row, SourceError> {
+        let mut out = Vec::with_capacity(self.convs.len());
+        for (i, conv) in self.convs.iter().enumerate() {
+            let raw = row.try_get_raw(i).map_err(SourceError::from_sqlx)?;
+            if raw.is_null() {
+                out.push(Value::Null);
+                continue;
+            }
+            let text = raw.as_str().map_err(|e| SourceError::Database(format!("cannot read column {i}: {e}")))?;
+            out.push(match conv {
+                Conv::Int => values::integer(text),
+                Conv::Float => values::float(text),
+                Conv::Decimal => values::decimal(text),
+                Conv::Bool => Value::Bool(text == "t"),
+                Conv::Datetime => values::datetime(text),
+                Conv::Text => Value::Text(text.to_owned()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Tables and views outside the system schemas, named `schema.table` unless in `public`.
+pub(crate) async fn schema(pool: &PgPool) -> Result<Vec<TableSchema>, SourceError> {
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT table_schema::text, table_name::text, column_name::text, data_type::text \
+         FROM information_schema.columns \
+         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') \
+           AND table_schema NOT LIKE 'pg_toast%' AND table_schema NOT LIKE 'pg_temp%' \
+         ORDER BY table_schema, table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(SourceError::from_sqlx)?;
+    Ok(crate::runner::group_tables(rows.into_iter().map(|(schema, table, column, kind)| {
+        let name = if schema == "public" { table } else { format!("{schema}.{table}") };
+        (name, SchemaColumn { name: column, kind })
+    })))
+}
