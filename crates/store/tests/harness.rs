@@ -59,6 +59,29 @@ impl TestDb {
         }
     }
 
+    /// One `COUNT(*)` with one id parameter, read without the store.
+    pub async fn raw_count(&self, sql: &'static str, id: i64) -> i64 {
+        if self.url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let v = sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            v
+        } else {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let v = sqlx::query_scalar(sql)
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            v
+        }
+    }
+
     /// Runs one statement without the store (to fake states the API cannot produce).
     pub async fn raw_exec(&self, sql: &'static str) {
         if self.url.starts_with("sqlite:") {

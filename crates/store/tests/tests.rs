@@ -4,7 +4,9 @@
 
 mod harness;
 
+mod dashboards;
 mod data_sources;
 mod migrations;
 mod queries;
+mod results;
 mod users;
