@@ -10,6 +10,7 @@ use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use cairn_domain::model::{Query, User};
+use cairn_store::StoreError;
 
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
@@ -18,6 +19,14 @@ pub enum Caller {
     User(User),
     /// A query's own API key: may read that query and its results only.
     QueryKey(Query),
+    /// A dashboard's public share token: may read the queries on that dashboard and their
+    /// results only.
+    DashboardKey {
+        /// The shared dashboard.
+        dashboard_id: i64,
+        /// The queries its widgets show.
+        queries: Vec<Query>,
+    },
 }
 
 impl Caller {
@@ -28,8 +37,8 @@ impl Caller {
     pub fn user(&self) -> Result<&User, AppError> {
         match self {
             Caller::User(u) => Ok(u),
-            Caller::QueryKey(_) => Err(AppError::forbidden(
-                "A query API key can only read its own query's results; use a user API key.",
+            Caller::QueryKey(_) | Caller::DashboardKey { .. } => Err(AppError::forbidden(
+                "This key only reads its own query's or dashboard's results; use a user API key.",
             )),
         }
     }
@@ -52,6 +61,16 @@ impl Caller {
         match self {
             Caller::User(_) => true,
             Caller::QueryKey(q) => q.id == query_id,
+            Caller::DashboardKey { queries, .. } => queries.iter().any(|q| q.id == query_id),
+        }
+    }
+
+    /// The queries a key (not a user) is limited to; `None` for a user.
+    pub fn key_queries(&self) -> Option<&[Query]> {
+        match self {
+            Caller::User(_) => None,
+            Caller::QueryKey(q) => Some(std::slice::from_ref(q)),
+            Caller::DashboardKey { queries, .. } => Some(queries),
         }
     }
 
@@ -71,7 +90,7 @@ impl Caller {
     pub fn may_edit(&self, owner_id: i64) -> bool {
         match self {
             Caller::User(u) => u.is_admin || u.id == owner_id,
-            Caller::QueryKey(_) => false,
+            Caller::QueryKey(_) | Caller::DashboardKey { .. } => false,
         }
     }
 
@@ -111,21 +130,40 @@ fn url_param(query: &str, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The queries shown by the widgets of dashboard `dashboard_id`.
+async fn dashboard_queries(state: &AppState, dashboard_id: i64) -> Result<Vec<Query>, AppError> {
+    let mut queries: Vec<Query> = Vec::new();
+    for w in state.store.widgets_for_dashboard(dashboard_id).await? {
+        let Some(vid) = w.visualization_id else { continue };
+        let v = state.store.visualization(vid).await?;
+        if !queries.iter().any(|q| q.id == v.query_id) {
+            queries.push(state.store.query(v.query_id).await?);
+        }
+    }
+    Ok(queries)
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, AppError> {
         let key = api_key(parts).ok_or_else(AppError::unauthorized)?;
-        if let Some(user) = state.store.user_by_api_key(&key).await.map_err(AppError::from)? {
-            if user.is_disabled() {
-                return Err(AppError::unauthorized());
-            }
-            return Ok(Caller::User(user));
+        match state.store.user_by_api_key(&key).await {
+            Ok(user) if user.is_disabled() => return Err(AppError::unauthorized()),
+            Ok(user) => return Ok(Caller::User(user)),
+            Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
-        if let Some(query) = state.store.query_by_api_key(&key).await.map_err(AppError::from)? {
-            return Ok(Caller::QueryKey(query));
+        match state.store.query_by_api_key(&key).await {
+            Ok(query) if !query.is_archived => return Ok(Caller::QueryKey(query)),
+            Ok(_) | Err(StoreError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
         }
-        Err(AppError::unauthorized())
+        match state.store.dashboard_by_public_token(&key).await {
+            Ok(d) => Ok(Caller::DashboardKey { dashboard_id: d.id, queries: dashboard_queries(state, d.id).await? }),
+            Err(StoreError::NotFound(_)) => Err(AppError::unauthorized()),
+            Err(e) => Err(e.into()),
+        }
     }
 }
 

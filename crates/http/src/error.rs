@@ -109,3 +109,26 @@ where
 
 /// The result type of handlers.
 pub type AppResult<T> = Result<T, AppError>;
+
+impl From<cairn_store::StoreError> for AppError {
+    fn from(e: cairn_store::StoreError) -> AppError {
+        use cairn_store::StoreError as E;
+        match e {
+            E::NotFound(what) => AppError::not_found(format!("{} not found.", capitalize(what))),
+            E::Conflict(_) => AppError::conflict(
+                "The object has changed since you last loaded it: reload it and apply your change again.",
+            ),
+            E::Duplicate(what) => AppError::bad_request(format!("A {what} already exists.")),
+            E::Invalid(msg) => AppError::bad_request(capitalize(&msg)),
+            other => AppError::internal(other),
+        }
+    }
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}

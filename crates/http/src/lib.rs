@@ -1,1 +1,46 @@
 //! Cairn's HTTP server: the Redash-compatible REST API.
+//!
+//! Handlers are thin: they authenticate the caller ([`auth::Caller`]), check input, call the
+//! metadata store or enqueue a job, and shape the answer as Redash does ([`serialize`]). No SQL
+//! of users runs in a request: runs are jobs, and results are streamed from the store
+//! ([`download`]), so a request never holds a whole result in memory.
+//!
+//! # Layout
+//! - [`routes`]: the route table and one module per resource.
+//! - [`auth`]: API keys (user, query, shared dashboard) and what each may do.
+//! - [`error`]: one error type answered as `{"message": ...}` with the right status.
+//! - [`serialize`]: Redash's JSON shapes.
+//! - [`download`]: results streamed as JSON, CSV, TSV or XLSX.
+//! - [`state`]: what handlers share.
+
+pub mod auth;
+pub mod download;
+pub mod error;
+pub mod routes;
+pub mod serialize;
+pub mod state;
+
+pub use state::{AppState, ServerSettings};
+
+use axum::Router;
+use std::future::Future;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// The whole application, ready to serve or to call with `oneshot` in tests.
+pub fn app(state: AppState) -> Router {
+    routes::router().layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets
+/// requests in flight finish.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+}

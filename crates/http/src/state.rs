@@ -11,18 +11,18 @@ pub struct ServerSettings {
     /// How long `POST /api/data_sources/<id>/test` waits for its job before answering with the
     /// job to poll instead (the wait is asynchronous: no thread is held).
     pub test_connection_wait: std::time::Duration,
-    /// Rows a JSON result response may carry; larger results must be downloaded as files.
-    pub max_json_rows: u64,
     /// The public base URL used in share links (`public_url`), without a trailing slash.
     pub base_url: String,
+    /// Age in seconds past which an unreferenced result counts as unused in `/status.json`.
+    pub unused_result_age_secs: i64,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
         ServerSettings {
             test_connection_wait: std::time::Duration::from_secs(30),
-            max_json_rows: 1_000_000,
             base_url: "http://127.0.0.1:5000".to_string(),
+            unused_result_age_secs: 7 * 24 * 3600,
         }
     }
 }
