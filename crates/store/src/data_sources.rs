@@ -246,3 +246,68 @@ impl Store {
         Ok(())
     }
 }
+
+/// A data source's schema as last introspected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedSchema {
+    /// Redash's `schema` list: `[{"name": table, "columns": [...]}]`, opaque to the store.
+    pub schema: serde_json::Value,
+    /// When it was introspected.
+    pub refreshed_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The cached schema of a data source, if one was stored.
+    ///
+    /// # Errors
+    /// `Db` on database failure.
+    pub async fn data_source_schema(&self, id: i64) -> StoreResult<Option<serde_json::Value>> {
+        Ok(self.cached_schema(id).await?.map(|c| c.schema))
+    }
+
+    /// The cached schema of a data source with its refresh time, if one was stored.
+    ///
+    /// # Errors
+    /// `Db` on database failure.
+    pub async fn cached_schema(&self, id: i64) -> StoreResult<Option<CachedSchema>> {
+        let row: Option<(sqlx::types::Json<serde_json::Value>, DateTime<Utc>)> =
+            with_pool!(self, |pool| {
+                sqlx::query_as(
+                    "SELECT schema, refreshed_at FROM data_source_schemas \
+                     WHERE data_source_id = $1",
+                )
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+            });
+        Ok(row.map(|(schema, refreshed_at)| CachedSchema {
+            schema: schema.0,
+            refreshed_at,
+        }))
+    }
+
+    /// Stores (replaces) the cached schema of a data source.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when the data source does not exist.
+    pub async fn set_data_source_schema(
+        &self,
+        id: i64,
+        schema: &serde_json::Value,
+    ) -> StoreResult<()> {
+        with_pool!(self, |pool| {
+            sqlx::query(
+                "INSERT INTO data_source_schemas (data_source_id, schema, refreshed_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (data_source_id) \
+                 DO UPDATE SET schema = excluded.schema, refreshed_at = excluded.refreshed_at",
+            )
+            .bind(id)
+            .bind(sqlx::types::Json(schema))
+            .bind(now())
+            .execute(pool)
+            .await
+            .map_err(crate::error::refs_as("data source", "schema"))?;
+        });
+        Ok(())
+    }
+}

@@ -17,7 +17,9 @@ mod widgets;
 
 pub use cipher::Cipher;
 pub use dashboards::{DashboardUpdate, NewDashboard, slugify};
-pub use data_sources::{DEFAULT_QUEUE, DEFAULT_SCHEDULED_QUEUE, DataSourceUpdate, NewDataSource};
+pub use data_sources::{
+    CachedSchema, DEFAULT_QUEUE, DEFAULT_SCHEDULED_QUEUE, DataSourceUpdate, NewDataSource,
+};
 pub use db::{Backend, Store};
 pub use error::{StoreError, StoreResult};
 pub use listing::{Drafts, ListFilter, Order, OrderField, Page, Paging, Scope};

@@ -102,3 +102,23 @@ async fn options_are_encrypted_at_rest(db: TestDb) {
     assert!(err.to_string().contains("secret key"), "{err}");
 }
 store_test!(options_are_encrypted_at_rest);
+
+async fn schema_cache(db: TestDb) {
+    let s = &db.store;
+    let ds = db.data_source("Demo").await;
+    assert_eq!(s.data_source_schema(ds.id).await.unwrap(), None);
+    let v1 = serde_json::json!([{"name": "orders", "columns": ["id"]}]);
+    s.set_data_source_schema(ds.id, &v1).await.unwrap();
+    assert_eq!(s.data_source_schema(ds.id).await.unwrap(), Some(v1));
+    let v2 = serde_json::json!([{"name": "orders", "columns": ["id", "amount"]}]);
+    s.set_data_source_schema(ds.id, &v2).await.unwrap();
+    let cached = s.cached_schema(ds.id).await.unwrap().unwrap();
+    assert_eq!(cached.schema, v2);
+    assert!(matches!(
+        s.set_data_source_schema(9999, &v2).await,
+        Err(StoreError::Invalid(_))
+    ));
+    s.delete_data_source(ds.id).await.unwrap();
+    assert_eq!(s.data_source_schema(ds.id).await.unwrap(), None);
+}
+store_test!(schema_cache);
