@@ -336,10 +336,7 @@ pub struct Health {
 }
 
 impl Health {
-    fn assess(
-        seed_view: &NodesView,
-        answers: Vec<(String, NodeAnswer)>,
-    ) -> Health {
+    fn assess(seed_view: &NodesView, answers: Vec<(String, NodeAnswer)>) -> Health {
         let mut health = Health::default();
         for line in &seed_view.nodes {
             if line.is_failing() {

@@ -14,14 +14,20 @@
 //! - [`client`]: one connection per node, with timeouts.
 //! - [`cluster`]: discovery from a seed and the health check that guards every change.
 //! - [`stats`]: `INFO`, `CLUSTER SLOT-STATS` and key-count readers.
+//! - [`status`]: the `cairn slots status` report.
+//! - [`router`]: our own request routing with `MOVED`/`ASK` handling (no cluster client).
+//! - [`bench`]: the load generator and key loader of `cairn slots bench`.
 //! - [`error`]: [`SlotsError`], one-line errors that name the remedy.
 
+pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod info;
 pub mod nodes;
+pub mod router;
 pub mod slot;
 pub mod stats;
+pub mod status;
 
 pub use error::SlotsError;

@@ -1,6 +1,8 @@
-//! Shared helpers: cluster start-up and small synchronous checks.
+//! Shared helpers: cluster start-up and small checks.
 
-use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
+use cairn_slots::cluster::Cluster;
+use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
+use std::time::Duration;
 
 /// Starts a cluster of `masters` masters with `replicas` replicas each.
 pub fn cluster(flavor: Flavor, masters: usize, replicas: usize) -> RedisCluster {
@@ -9,4 +11,107 @@ pub fn cluster(flavor: Flavor, masters: usize, replicas: usize) -> RedisCluster 
         masters,
         replicas,
     })
+}
+
+/// Keys on all masters (replicas excluded).
+pub fn dbsize_sum(c: &RedisCluster) -> i64 {
+    c.nodes()
+        .iter()
+        .filter(|n| {
+            let info = n
+                .command(&["INFO", "replication"])
+                .ok()
+                .and_then(|r| r.text())
+                .unwrap_or_default();
+            info.contains("role:master")
+        })
+        .map(|n| match n.command(&["DBSIZE"]) {
+            Ok(Reply::Int(k)) => k,
+            other => panic!("DBSIZE: {other:?}"),
+        })
+        .sum()
+}
+
+/// Moves `slot` with the legacy protocol by hand, `batch` keys per MIGRATE and a pause between
+/// batches, so that clients meet the half-migrated state for a long time.
+pub async fn migrate_slot_slowly(
+    cluster: &Cluster,
+    slot: u16,
+    from: &str,
+    to: &str,
+    batch: usize,
+    pause: Duration,
+) {
+    let src = cluster.client(from).unwrap();
+    let dst = cluster.client(to).unwrap();
+    let (host, port) = dst.addr().rsplit_once(':').unwrap();
+    let ok = |r: Result<(), cairn_slots::SlotsError>| r.unwrap();
+    ok(dst
+        .query(
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("IMPORTING")
+                .arg(from),
+        )
+        .await);
+    ok(src
+        .query(
+            redis::cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(slot)
+                .arg("MIGRATING")
+                .arg(to),
+        )
+        .await);
+    loop {
+        let keys: Vec<String> = src
+            .query(
+                redis::cmd("CLUSTER")
+                    .arg("GETKEYSINSLOT")
+                    .arg(slot)
+                    .arg(batch),
+            )
+            .await
+            .unwrap();
+        if keys.is_empty() {
+            break;
+        }
+        let mut m = redis::cmd("MIGRATE");
+        m.arg(host)
+            .arg(port)
+            .arg("")
+            .arg(0)
+            .arg(10_000)
+            .arg("KEYS")
+            .arg(&keys);
+        let _: String = src.query(&m).await.unwrap();
+        tokio::time::sleep(pause).await;
+    }
+    for id in std::iter::once(to).chain(std::iter::once(from)) {
+        ok(cluster
+            .client(id)
+            .unwrap()
+            .query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(to),
+            )
+            .await);
+    }
+    for m in cluster.masters().filter(|m| m.id() != from && m.id() != to) {
+        ok(m.client
+            .as_ref()
+            .unwrap()
+            .query(
+                redis::cmd("CLUSTER")
+                    .arg("SETSLOT")
+                    .arg(slot)
+                    .arg("NODE")
+                    .arg(to),
+            )
+            .await);
+    }
 }

@@ -2,5 +2,6 @@
 //!
 //! One test binary (see `Cargo.toml`), one module per topic.
 
+mod bench;
 mod discovery;
 mod support;

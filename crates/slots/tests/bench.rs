@@ -1,0 +1,106 @@
+//! The load generator: correct key loading, and every request answered while a slot migrates.
+
+use crate::support::{cluster, dbsize_sum, migrate_slot_slowly};
+use cairn_slots::bench::keys::KeySpace;
+use cairn_slots::bench::{BenchConfig, populate, run};
+use cairn_slots::cluster::Cluster;
+use cairn_slots::stats::count_keys_in_slot;
+use cairn_testkit::redis::Flavor;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn populate_writes_every_key_to_its_owner() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let keys = KeySpace::spread("pop:", 5000);
+    let report = populate(&found, &keys, 32, 50, 16).await.unwrap();
+    assert_eq!(report.keys, 5000);
+    assert!(
+        report.slots > 3000,
+        "5000 keys hit most slots: {}",
+        report.slots
+    );
+    assert_eq!(dbsize_sum(&c), 5000);
+
+    let mut cfg = BenchConfig::new(keys);
+    cfg.clients = 4;
+    cfg.pipeline = 8;
+    cfg.duration = Duration::from_millis(500);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    cfg.access_log = Some(log.clone());
+    let r = run(&found, &cfg).await.unwrap();
+    assert_eq!(r.errors, 0, "{:?}", r.first_error);
+    assert!(r.ops > 100);
+    assert_eq!(r.reads + r.writes, r.ops);
+    assert_eq!(
+        (r.moved, r.ask),
+        (0, 0),
+        "a fresh slot map needs no redirection"
+    );
+    assert_eq!(r.per_node.len(), 3);
+    assert_eq!(r.per_node.values().sum::<u64>(), r.ops);
+    assert!(r.latency.p50_us <= r.latency.p99_us && r.latency.p99_us <= r.latency.max_us);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    // Every request sent is logged, answered or not.
+    assert_eq!(lines.len() as u64, r.ops + r.errors);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("pop:") && (l.ends_with(" read") || l.ends_with(" write")))
+    );
+}
+
+/// 8 clients x 16 pipelined requests = 128 in flight on one slot while it migrates key by key:
+/// the Rust cluster clients hang here; our router must answer every request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_answered_while_the_slot_migrates() {
+    for flavor in Flavor::ALL {
+        let c = cluster(flavor, 3, 0);
+        let found = Cluster::discover(&c.seed()).await.unwrap();
+        let slot = 100;
+        let keys = KeySpace::in_slot("hot:", 2000, slot);
+        populate(&found, &keys, 16, 100, 8).await.unwrap();
+        let source = found.owner(slot).unwrap().to_string();
+        let target = found
+            .masters()
+            .find(|m| m.id() != source)
+            .unwrap()
+            .id()
+            .to_string();
+
+        let mut cfg = BenchConfig::new(keys);
+        cfg.clients = 8;
+        cfg.pipeline = 16;
+        cfg.zipf = 0.0;
+        cfg.read_ratio = 0.7;
+        cfg.duration = Duration::from_millis(3500);
+        let bench_cluster = found.clone();
+        let bench = tokio::spawn(async move { run(&bench_cluster, &cfg).await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        migrate_slot_slowly(
+            &found,
+            slot,
+            &source,
+            &target,
+            40,
+            Duration::from_millis(15),
+        )
+        .await;
+        let r = bench.await.unwrap().unwrap();
+        assert_eq!(r.errors, 0, "{flavor:?}: {:?}", r.first_error);
+        assert!(r.ask > 0, "{flavor:?}: requests met the migration: {r:?}");
+        assert!(
+            r.moved > 0,
+            "{flavor:?}: requests after the migration were moved: {r:?}"
+        );
+        assert!(r.ops > 1000, "{flavor:?}: {r:?}");
+        let target_client = found.client(&target).unwrap();
+        assert_eq!(
+            count_keys_in_slot(target_client, slot).await.unwrap(),
+            2000,
+            "{flavor:?}"
+        );
+    }
+}
