@@ -83,13 +83,15 @@ pub(crate) fn string_literal(value: &str, dialect: Dialect) -> Result<String, Re
     })
 }
 
-/// `value` wrapped in `quote` as the dialect reads that quote (a string or an identifier), or
-/// `None` when `quote` is not a quote character in that dialect.
-pub(crate) fn quoted_with(
-    value: &str,
-    quote: &str,
-    dialect: Dialect,
-) -> Option<Result<String, Refusal>> {
+/// Whether `text` is a quote character in the dialect (`'` and `"` everywhere, `` ` `` in
+/// MySQL and SQLite).
+pub(crate) fn is_quote(text: &str, dialect: Dialect) -> bool {
+    matches!(text, "'" | "\"") || (text == "`" && dialect != Dialect::Postgres)
+}
+
+/// `value` wrapped in `quote` as the dialect reads that quote: a string literal or a quoted
+/// identifier. For a `quote` that fails [`is_quote`], a string literal.
+pub(crate) fn quoted_with(value: &str, quote: &str, dialect: Dialect) -> Result<String, Refusal> {
     let wrap = |q: u8, backslash: bool| {
         refuse_nul(value).map(|()| {
             let q_char = char::from(q);
@@ -97,11 +99,10 @@ pub(crate) fn quoted_with(
         })
     };
     match (quote, dialect) {
-        ("'", _) => Some(string_literal(value, dialect)),
-        ("\"", Dialect::MySql) => Some(wrap(b'"', true)),
-        ("\"", _) => Some(wrap(b'"', false)),
-        ("`", Dialect::MySql | Dialect::Sqlite) => Some(wrap(b'`', false)),
-        _ => None,
+        ("\"", Dialect::MySql) => wrap(b'"', true),
+        ("\"", _) => wrap(b'"', false),
+        ("`", Dialect::MySql | Dialect::Sqlite) => wrap(b'`', false),
+        _ => string_literal(value, dialect),
     }
 }
 
@@ -182,21 +183,14 @@ mod tests {
 
     #[test]
     fn quoted_with_follows_the_dialect() {
-        assert_eq!(
-            quoted_with("a\"b", "\"", Dialect::Postgres)
-                .unwrap()
-                .unwrap(),
-            "\"a\"\"b\""
-        );
-        assert_eq!(
-            quoted_with("a\\\"", "\"", Dialect::MySql).unwrap().unwrap(),
-            "\"a\\\\\"\"\""
-        );
-        assert_eq!(
-            quoted_with("a", "`", Dialect::Sqlite).unwrap().unwrap(),
-            "`a`"
-        );
-        assert!(quoted_with("a", "`", Dialect::Postgres).is_none());
-        assert!(quoted_with("a", "%", Dialect::MySql).is_none());
+        let pg = quoted_with("a\"b", "\"", Dialect::Postgres).unwrap();
+        assert_eq!(pg, "\"a\"\"b\"");
+        let my = quoted_with("a\\\"", "\"", Dialect::MySql).unwrap();
+        assert_eq!(my, "\"a\\\\\"\"\"");
+        assert_eq!(quoted_with("a", "`", Dialect::Sqlite).unwrap(), "`a`");
+        assert_eq!(quoted_with("a'", "'", Dialect::Sqlite).unwrap(), "'a'''");
+        assert!(is_quote("`", Dialect::MySql));
+        assert!(!is_quote("`", Dialect::Postgres));
+        assert!(!is_quote("%", Dialect::MySql));
     }
 }

@@ -18,8 +18,12 @@
 //! | `/* */` | nests | does not nest; `/*!` and `/*M!` are executable | does not nest |
 //!
 //! Assumed server settings (the defaults): PostgreSQL `standard_conforming_strings = on`;
-//! MySQL without `ANSI_QUOTES`. With `NO_BACKSLASH_ESCAPES`, MySQL still cannot be broken out
-//! of, because Cairn's escaping of MySQL strings is valid in both modes.
+//! MySQL without `ANSI_QUOTES`, with a UTF-8 connection character set (multi-byte sets such
+//! as GBK can swallow a backslash). With `NO_BACKSLASH_ESCAPES` or `ANSI_QUOTES`, MySQL still
+//! cannot be broken out of, because Cairn's escaping is valid in both readings; only
+//! backslashes in values then arrive doubled. A PostgreSQL literal written *by the query's
+//! author* as `'...'` relies on `standard_conforming_strings = on`; the literals Cairn writes
+//! itself (`E'...'` when needed) do not.
 //!
 //! Everything that is none of these (keywords, numbers, operators, whitespace) is "code".
 

@@ -252,9 +252,7 @@ fn emit(
     let mut slot = 0;
     for (index, piece) in pieces.iter().enumerate() {
         let Piece::Tag(_) = piece else {
-            if let Piece::Text(text) = piece {
-                out.push_str(text);
-            }
+            out.push_str(piece_text(piece));
             continue;
         };
         let (Some(binding), Some(context)) = (bindings.get(slot), contexts.get(slot)) else {
@@ -282,6 +280,13 @@ fn emit(
     Ok(out)
 }
 
+fn piece_text<'a>(piece: &Piece<'a>) -> &'a str {
+    match piece {
+        Piece::Text(text) => text,
+        Piece::Tag(_) => "",
+    }
+}
+
 /// The text of a value placed inside a literal, identifier or comment.
 fn joined_text(value: &Bound, mode: Mode) -> String {
     match value {
@@ -306,15 +311,12 @@ fn bare(value: &Bound, dialect: Dialect, mode: Mode) -> Result<String, escape::R
     match value {
         Bound::One(scalar) => bare_scalar(scalar, dialect, mode),
         Bound::Many(items, multi) => {
-            let quote = (multi.prefix == multi.suffix)
-                .then(|| escape::quoted_with("", &multi.prefix, dialect))
-                .flatten()
-                .map(|_| multi.prefix.as_str());
+            let quote = (multi.prefix == multi.suffix && escape::is_quote(&multi.prefix, dialect))
+                .then_some(multi.prefix.as_str());
             let written = items
                 .iter()
                 .map(|item| match quote {
-                    Some(q) => escape::quoted_with(text_of(item, mode), q, dialect)
-                        .unwrap_or_else(|| bare_scalar(item, dialect, mode)),
+                    Some(q) => escape::quoted_with(text_of(item, mode), q, dialect),
                     None => bare_scalar(item, dialect, mode)
                         .map(|s| format!("{}{s}{}", multi.prefix, multi.suffix)),
                 })
