@@ -160,6 +160,13 @@ impl TryFrom<u8> for JobStatus {
     }
 }
 
+/// The de-duplication key shared by every run of one query text on one data source: while a
+/// job holding it is queued or running, identical runs join that job (Redash's
+/// `query_hash_job:<data_source_id>:<hash>` lock).
+pub fn run_dedup_key(data_source_id: i64, query_hash: &str) -> String {
+    format!("query_hash_job:{data_source_id}:{query_hash}")
+}
+
 /// The message Redash clients expect for a cancelled query.
 pub const CANCELLED_MESSAGE: &str = "Query cancelled by user.";
 

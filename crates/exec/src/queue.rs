@@ -33,7 +33,7 @@ pub struct Enqueued {
 
 /// A job queue with job states, de-duplication and cancellation.
 #[async_trait]
-pub trait Queue: Send + Sync + 'static {
+pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
     /// Queues `job`, unless a job that is still queued or running holds `dedup_key`: then that
     /// job is returned and nothing is queued.
     async fn enqueue(&self, job: Job, dedup_key: Option<String>) -> Result<Enqueued, QueueError>;

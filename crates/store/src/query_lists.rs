@@ -128,6 +128,26 @@ impl Store {
         }))
     }
 
+    /// Points query `query_id` at result `result_id`: for a run with parameters, whose hash
+    /// differs from the saved text's, so the fan-out by hash does not reach it.
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown query; `Db` on database failure.
+    pub async fn set_query_latest_result(&self, query_id: i64, result_id: i64) -> StoreResult<()> {
+        let n = with_pool!(self, |pool| {
+            sqlx::query("UPDATE queries SET latest_query_data_id = $2 WHERE id = $1")
+                .bind(query_id)
+                .bind(result_id)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if n == 0 {
+            return Err(StoreError::NotFound("query"));
+        }
+        Ok(())
+    }
+
     /// Every query that is not archived, has a schedule and a data source, with the time of its
     /// latest result and whether its data source is paused: what the scheduler decides from.
     ///

@@ -17,7 +17,7 @@ use axum::Json;
 use cairn_domain::model::{DataSource, Query, QueryResultMeta};
 use cairn_domain::params::{default_values, render, Dialect, ParameterSpec};
 use cairn_domain::query_hash::query_hash;
-use cairn_exec::job::{Job, JobKind, QueueName};
+use cairn_exec::job::{run_dedup_key, Job, JobKind, QueueName};
 use cairn_results::{download_filename, DownloadFormat};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -45,11 +45,6 @@ pub struct RunBody {
 
 fn any_age() -> i64 {
     -1
-}
-
-/// The redis-style de-duplication key of a run: one live job per data source and query hash.
-fn dedup_key(data_source_id: i64, hash: &str) -> String {
-    format!("query_hash_job:{data_source_id}:{hash}")
 }
 
 /// `query_text` with `values` applied, for data source `ds`.
@@ -91,7 +86,7 @@ pub(crate) async fn run_or_cached(
             scheduled: false,
         },
     );
-    let enqueued = app.queue.enqueue(job, Some(dedup_key(ds.id, &hash))).await?;
+    let enqueued = app.queue.enqueue(job, Some(run_dedup_key(ds.id, &hash))).await?;
     Ok(Json(job_json(&enqueued.state)).into_response())
 }
 

@@ -1,0 +1,216 @@
+//! The scheduler: enqueues scheduled queries when they are due and runs housekeeping.
+//!
+//! Every periodic task runs inline in one loop, so a task never overlaps its own previous run;
+//! the loop sleeps until the earliest next run. Scheduled runs are enqueued with the same
+//! de-duplication key as any run of that text, so a query whose previous run is still queued or
+//! running is not enqueued again.
+
+use crate::job::{run_dedup_key, Job, JobKind, QueueName};
+use crate::queue::Queue;
+use crate::settings::SchedulerSettings;
+use cairn_domain::model::DataSource;
+use cairn_domain::params::{default_values, render, Dialect, ParameterSpec};
+use cairn_domain::query_hash::query_hash;
+use cairn_domain::schedule::RefreshSchedule;
+use cairn_store::{ScheduledQuery, Store};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Partial results older than this belong to no running job any more and are deleted.
+const ABANDONED_RESULT_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// The periodic tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Task {
+    RefreshQueries,
+    ExpireSchedules,
+    RefreshSchemas,
+    CleanupResults,
+}
+
+/// Enqueues scheduled work.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    store: Store,
+    queue: Arc<dyn Queue>,
+    settings: SchedulerSettings,
+}
+
+impl Scheduler {
+    /// A scheduler over this store and queue.
+    pub fn new(store: Store, queue: Arc<dyn Queue>, settings: SchedulerSettings) -> Scheduler {
+        Scheduler { store, queue, settings }
+    }
+
+    fn interval(&self, task: Task) -> Option<Duration> {
+        match task {
+            Task::RefreshQueries => Some(self.settings.refresh_interval),
+            Task::ExpireSchedules => Some(self.settings.expire_interval),
+            Task::RefreshSchemas => Some(self.settings.schema_interval),
+            Task::CleanupResults => self.settings.cleanup.as_ref().map(|c| c.interval),
+        }
+    }
+
+    /// Runs every periodic task at its interval until `shutdown` is cancelled. Each task runs
+    /// once at start.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let tasks = [Task::RefreshQueries, Task::ExpireSchedules, Task::RefreshSchemas, Task::CleanupResults];
+        let mut next: HashMap<Task, Instant> =
+            tasks.iter().filter(|t| self.interval(**t).is_some()).map(|t| (*t, Instant::now())).collect();
+        tracing::info!("scheduler started");
+        loop {
+            let Some((&task, &at)) = next.iter().min_by_key(|(_, at)| **at) else { break };
+            tokio::select! {
+                _ = tokio::time::sleep_until(at) => {}
+                _ = shutdown.cancelled() => break,
+            }
+            if let Err(e) = self.run_task(task).await {
+                tracing::warn!(?task, error = %e, "periodic task failed; it runs again at its next interval");
+            }
+            if let Some(every) = self.interval(task) {
+                next.insert(task, Instant::now() + every);
+            }
+        }
+        tracing::info!("scheduler stopped");
+    }
+
+    async fn run_task(&self, task: Task) -> Result<(), String> {
+        match task {
+            Task::RefreshQueries => self.refresh_queries(Utc::now()).await.map(|n| {
+                if n > 0 {
+                    tracing::info!(enqueued = n, "scheduled queries enqueued");
+                }
+            }),
+            Task::ExpireSchedules => self.expire_schedules(Utc::now()).await.map(|_| ()),
+            Task::RefreshSchemas => self.refresh_schemas().await,
+            Task::CleanupResults => self.cleanup_results().await,
+        }
+    }
+
+    /// Enqueues every scheduled query that is due at `now`; returns how many jobs were new.
+    ///
+    /// # Errors
+    /// When the store or the queue fails; queries with a broken schedule or parameters are
+    /// logged and skipped, not errors.
+    pub async fn refresh_queries(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        let scheduled = self.store.scheduled_queries().await.map_err(|e| e.to_string())?;
+        let mut sources: HashMap<i64, DataSource> = HashMap::new();
+        let mut enqueued = 0;
+        for sq in scheduled {
+            if sq.data_source_paused || !is_due(&sq, now) {
+                continue;
+            }
+            let q = &sq.query;
+            let Some(ds_id) = q.data_source_id else { continue };
+            if !sources.contains_key(&ds_id) {
+                let ds = self.store.data_source(ds_id).await.map_err(|e| e.to_string())?;
+                sources.insert(ds_id, ds);
+            }
+            let ds = &sources[&ds_id];
+            let text = match rendered_with_defaults(&q.query, &q.options, ds, now) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(query_id = q.id, error = %e, "scheduled query skipped: its parameters cannot be applied");
+                    continue;
+                }
+            };
+            let hash = query_hash(&text);
+            let queue = QueueName::parse(&ds.scheduled_queue_name).unwrap_or(QueueName::Scheduled);
+            let job = Job::new(
+                queue,
+                JobKind::ExecuteQuery {
+                    data_source_id: ds_id,
+                    query_text: text,
+                    query_hash: hash.clone(),
+                    query_id: Some(q.id),
+                    user_id: None,
+                    scheduled: true,
+                },
+            );
+            let e = self.queue.enqueue(job, Some(run_dedup_key(ds_id, &hash))).await.map_err(|e| e.to_string())?;
+            if e.is_new {
+                enqueued += 1;
+            }
+        }
+        Ok(enqueued)
+    }
+
+    /// Clears schedules whose `until` day has passed; returns how many.
+    ///
+    /// # Errors
+    /// When the store fails.
+    pub async fn expire_schedules(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        let mut cleared = 0;
+        for sq in self.store.scheduled_queries().await.map_err(|e| e.to_string())? {
+            let expired = sq
+                .query
+                .schedule
+                .as_ref()
+                .and_then(|s| RefreshSchedule::from_model(s).ok().flatten())
+                .is_some_and(|s| s.is_expired(now));
+            if expired {
+                self.store.clear_schedule(sq.query.id).await.map_err(|e| e.to_string())?;
+                cleared += 1;
+            }
+        }
+        Ok(cleared)
+    }
+
+    async fn refresh_schemas(&self) -> Result<(), String> {
+        for ds in self.store.list_data_sources().await.map_err(|e| e.to_string())? {
+            if ds.paused {
+                continue;
+            }
+            let job = Job::new(QueueName::Schemas, JobKind::RefreshSchema { data_source_id: ds.id });
+            self.queue.enqueue(job, Some(format!("refresh_schema:{}", ds.id))).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    async fn cleanup_results(&self) -> Result<(), String> {
+        let Some(c) = &self.settings.cleanup else { return Ok(()) };
+        let deleted = self
+            .store
+            .cleanup_results(c.max_age.as_secs() as i64, c.count)
+            .await
+            .map_err(|e| e.to_string())?;
+        let abandoned = self
+            .store
+            .delete_unfinished_results(ABANDONED_RESULT_AGE.as_secs() as i64)
+            .await
+            .map_err(|e| e.to_string())?;
+        if deleted + abandoned > 0 {
+            tracing::info!(deleted, abandoned, "old query results deleted");
+        }
+        Ok(())
+    }
+}
+
+/// Whether a scheduled query is due. A query that never ran is due at once (Redash would wait
+/// for a first result that never comes); after failures it backs off from its last change.
+fn is_due(sq: &ScheduledQuery, now: DateTime<Utc>) -> bool {
+    let Some(schedule) = sq.query.schedule.as_ref().and_then(|s| RefreshSchedule::from_model(s).ok().flatten()) else {
+        return false;
+    };
+    let failures = sq.query.schedule_failures.max(0) as u32;
+    let last_run = match sq.latest_retrieved_at {
+        Some(t) => t,
+        None if failures == 0 => DateTime::<Utc>::UNIX_EPOCH,
+        None => sq.query.updated_at,
+    };
+    schedule.is_due(Some(last_run), failures, now)
+}
+
+/// The text of a saved query with its parameters' default values applied.
+fn rendered_with_defaults(text: &str, options: &serde_json::Value, ds: &DataSource, now: DateTime<Utc>) -> Result<String, String> {
+    let specs = ParameterSpec::parse_options(options).map_err(|e| e.to_string())?;
+    if specs.is_empty() && cairn_domain::params::used_names(text).is_empty() {
+        return Ok(text.to_string());
+    }
+    let dialect = Dialect::for_source_type(&ds.kind).unwrap_or(Dialect::Postgres);
+    render(text, &specs, &default_values(&specs), dialect, now).map_err(|e| e.to_string())
+}
