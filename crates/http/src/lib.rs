@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`routes`]: the route table and one module per resource.
 //! - [`auth`]: API keys (user, query, shared dashboard) and what each may do.
+//! - [`password`]: password hashes (argon2id; Redash's sha512-crypt verifies).
 //! - [`error`]: one error type answered as `{"message": ...}` with the right status.
 //! - [`serialize`]: Redash's JSON shapes.
 //! - [`download`]: results streamed as JSON, CSV, TSV or XLSX.
@@ -16,6 +17,7 @@
 pub mod auth;
 pub mod download;
 pub mod error;
+pub mod password;
 pub mod routes;
 pub mod serialize;
 pub mod state;
