@@ -20,6 +20,9 @@ const DASHBOARDS: ListTable = ListTable {
     favorite_kind: "Dashboard",
 };
 
+/// The lock key that serialises slug allocation on PostgreSQL.
+const SLUG_LOCK: i64 = 0x6361_6972_6e00_0001;
+
 /// A dashboard to create: a draft, its slug made from the name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewDashboard {
@@ -165,49 +168,36 @@ impl Store {
         let prefix = like_pattern(&format!("{base}_"));
         // `like_pattern` matches anywhere; a slug prefix must match at the start.
         let prefix = prefix.strip_prefix('%').unwrap_or(&prefix).to_string();
-        let mut last_err = None;
-        // Two concurrent creations may pick the same free slug; the loser retries.
-        for _attempt in 0..5 {
-            let result: Result<DashboardRow, StoreError> = with_pool!(self, |pool| {
-                let mut tx = pool.begin_write().await?;
-                let taken: Vec<String> = sqlx::query_scalar(
-                    "SELECT slug FROM dashboards WHERE slug = $1 OR slug LIKE $2 ESCAPE '\\'",
-                )
-                .bind(&base)
-                .bind(&prefix)
-                .fetch_all(&mut *tx)
-                .await?;
-                let at = now();
-                let row = sqlx::query_as(concat!(
-                    "INSERT INTO dashboards (slug, name, user_id, layout, options, tags, \
-                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING ",
-                    dashboard_cols!()
-                ))
-                .bind(free_slug(&base, &taken))
-                .bind(name)
-                .bind(new.user_id)
-                .bind(Json(serde_json::json!([])))
-                .bind(Json(serde_json::json!({})))
-                .bind(Json(Vec::<String>::new()))
-                .bind(at)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(refs_as("user", "dashboard with this slug"));
-                match row {
-                    Ok(row) => {
-                        tx.commit().await?;
-                        Ok(row)
-                    }
-                    Err(e) => Err(e),
-                }
-            });
-            match result {
-                Ok(row) => return Ok(row.into()),
-                Err(StoreError::Duplicate(what)) => last_err = Some(StoreError::Duplicate(what)),
-                Err(e) => return Err(e),
-            }
-        }
-        Err(last_err.unwrap_or(StoreError::Duplicate("dashboard with this slug")))
+        // Allocation is serialised (see `BeginWrite::begin_serialized`), so two concurrent
+        // creations never pick the same free slug.
+        let row: DashboardRow = with_pool!(self, |pool| {
+            let mut tx = pool.begin_serialized(SLUG_LOCK).await?;
+            let taken: Vec<String> = sqlx::query_scalar(
+                "SELECT slug FROM dashboards WHERE slug = $1 OR slug LIKE $2 ESCAPE '\\'",
+            )
+            .bind(&base)
+            .bind(&prefix)
+            .fetch_all(&mut *tx)
+            .await?;
+            let row = sqlx::query_as(concat!(
+                "INSERT INTO dashboards (slug, name, user_id, layout, options, tags, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING ",
+                dashboard_cols!()
+            ))
+            .bind(free_slug(&base, &taken))
+            .bind(name)
+            .bind(new.user_id)
+            .bind(Json(serde_json::json!([])))
+            .bind(Json(serde_json::json!({})))
+            .bind(Json(Vec::<String>::new()))
+            .bind(now())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(refs_as("user", "dashboard with this slug"))?;
+            tx.commit().await?;
+            row
+        });
+        Ok(row.into())
     }
 
     /// The dashboard with this id (archived ones too).

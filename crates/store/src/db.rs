@@ -79,10 +79,18 @@ pub(crate) use with_pool;
 /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that
 /// reads first and writes later cannot wait for a busy writer and fails with "database is locked"
 /// instead.
+///
+/// `begin_serialized` also makes transactions with the same `key` run one after another, for
+/// read-then-insert sequences such as picking a free slug: SQLite's `BEGIN IMMEDIATE` already
+/// serialises all writers, PostgreSQL takes a transaction-scoped advisory lock on `key`.
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(
         &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+    fn begin_serialized(
+        &self,
+        key: i64,
     ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
 }
 
@@ -90,6 +98,13 @@ impl BeginWrite for SqlitePool {
     type Db = Sqlite;
     fn begin_write(
         &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+
+    fn begin_serialized(
+        &self,
+        _key: i64,
     ) -> impl Future<Output = Result<Transaction<'static, Sqlite>, sqlx::Error>> + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
@@ -101,6 +116,20 @@ impl BeginWrite for PgPool {
         &self,
     ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
         self.begin()
+    }
+
+    fn begin_serialized(
+        &self,
+        key: i64,
+    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
+        async move {
+            let mut tx = self.begin().await?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            Ok(tx)
+        }
     }
 }
 

@@ -127,12 +127,12 @@ impl TestDb {
 macro_rules! store_test {
     ($name:ident) => {
         mod $name {
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 super::$name(crate::harness::TestDb::sqlite().await).await;
             }
 
-            #[tokio::test]
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn postgres() {
                 super::$name(crate::harness::TestDb::postgres().await).await;
             }

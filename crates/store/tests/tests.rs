@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod concurrency;
 mod dashboards;
 mod data_sources;
 mod migrations;
