@@ -22,8 +22,10 @@ pub(crate) fn range(key: &str, now: NaiveDateTime) -> Option<(NaiveDateTime, Nai
     let months_ago = |n: u32| now.checked_sub_months(Months::new(n));
     let day = |t: NaiveDateTime| (start_of_day(t.date()), end_of_day(t.date()));
     let week = |t: NaiveDateTime| {
-        let first = t.date() - Duration::days(i64::from(t.weekday().num_days_from_sunday()));
-        (start_of_day(first), end_of_day(first + Duration::days(6)))
+        let back = Duration::days(i64::from(t.weekday().num_days_from_sunday()));
+        let first = t.date().checked_sub_signed(back)?;
+        let last = first.checked_add_signed(Duration::days(6))?;
+        Some((start_of_day(first), end_of_day(last)))
     };
     let month = |t: NaiveDateTime| {
         let first = t.date().with_day(1)?;
@@ -40,8 +42,8 @@ pub(crate) fn range(key: &str, now: NaiveDateTime) -> Option<(NaiveDateTime, Nai
     match key {
         "d_today" => Some(day(now)),
         "d_yesterday" => days_ago(1).map(day),
-        "d_this_week" => Some(week(now)),
-        "d_last_week" => days_ago(7).map(week),
+        "d_this_week" => week(now),
+        "d_last_week" => week(days_ago(7)?),
         "d_this_month" => month(now),
         "d_last_month" => month(months_ago(1)?),
         "d_this_year" => year(now),
@@ -173,6 +175,31 @@ mod tests {
     fn month_arithmetic_clamps_like_moment() {
         let got = range("d_last_month", at("2024-03-31 10:00:00")).unwrap();
         assert_eq!(fmt(got).0, "2024-02-01 00:00:00");
+    }
+
+    #[test]
+    fn extreme_clocks_do_not_panic() {
+        let keys = [
+            "d_today",
+            "d_yesterday",
+            "d_this_week",
+            "d_last_week",
+            "d_this_month",
+            "d_last_month",
+            "d_this_year",
+            "d_last_year",
+            "d_last_hour",
+            "d_last_7_days",
+            "d_last_12_months",
+            "d_last_10_years",
+        ];
+        for now in [NaiveDateTime::MIN, NaiveDateTime::MAX] {
+            for key in keys {
+                let _ = range(key, now);
+            }
+            let _ = date("d_yesterday", now);
+        }
+        assert!(range("d_last_week", NaiveDateTime::MIN).is_none());
     }
 
     #[test]

@@ -604,3 +604,19 @@ fn weekly_schedule_runs_on_its_day_over_a_simulated_quarter() {
         assert_eq!(run.hour(), 8, "{run}");
     }
 }
+
+#[test]
+fn extreme_last_runs_do_not_panic() {
+    let now = at("2024-03-10T12:00:00");
+    for s in [
+        schedule(3600, None, None),
+        schedule(DAY_SECONDS, Some("23:59"), None),
+        schedule(WEEK_SECONDS, Some("00:00"), Some("Sunday")),
+        schedule(i64::MAX, None, None),
+    ] {
+        assert_eq!(s.next_due(Some(DateTime::<Utc>::MAX_UTC), 0, now), None);
+        assert!(!s.is_due(Some(DateTime::<Utc>::MAX_UTC), 3, now));
+        assert!(!s.is_due(Some(DateTime::<Utc>::MIN_UTC), 70, now));
+    }
+    assert!(schedule(3600, None, None).is_due(Some(DateTime::<Utc>::MIN_UTC), 0, now));
+}
