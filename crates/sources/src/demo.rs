@@ -73,26 +73,97 @@ CREATE INDEX events_occurred_at ON events(occurred_at);
 ";
 
 const FIRST_NAMES: &[&str] = &[
-    "Ada", "Ben", "Chloe", "Diego", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara", "Liam", "Maya",
-    "Nils", "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera", "Wen", "Yara", "Zoe",
+    "Ada", "Ben", "Chloe", "Diego", "Elena", "Farid", "Grace", "Hiro", "Ines", "Jonas", "Kara",
+    "Liam", "Maya", "Nils", "Olga", "Priya", "Quinn", "Rosa", "Sami", "Tara", "Umar", "Vera",
+    "Wen", "Yara", "Zoe",
 ];
 const LAST_NAMES: &[&str] = &[
-    "Andersen", "Baker", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova", "Jensen", "Kim",
-    "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Silva", "Tanaka", "Weber",
+    "Andersen", "Baker", "Costa", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova",
+    "Jensen", "Kim", "Lopez", "Moreau", "Nakamura", "Okafor", "Petrov", "Rossi", "Silva", "Tanaka",
+    "Weber",
 ];
-const COUNTRIES: &[&str] =
-    &["United States", "Germany", "France", "United Kingdom", "Brazil", "Japan", "India", "Canada", "Spain", "Nigeria"];
-const SEGMENTS: &[&str] = &["consumer", "consumer", "consumer", "small business", "enterprise"];
+const COUNTRIES: &[&str] = &[
+    "United States",
+    "Germany",
+    "France",
+    "United Kingdom",
+    "Brazil",
+    "Japan",
+    "India",
+    "Canada",
+    "Spain",
+    "Nigeria",
+];
+const SEGMENTS: &[&str] = &[
+    "consumer",
+    "consumer",
+    "consumer",
+    "small business",
+    "enterprise",
+];
 const CATEGORIES: &[(&str, &[&str], f64)] = &[
-    ("books", &["Novel", "Cookbook", "Atlas", "Biography", "Poetry Collection"], 18.0),
-    ("electronics", &["Headphones", "Charger", "Keyboard", "Webcam", "Speaker"], 85.0),
-    ("garden", &["Trowel", "Seed Kit", "Hose", "Planter", "Pruner"], 25.0),
-    ("home", &["Lamp", "Blanket", "Mug Set", "Clock", "Cushion"], 35.0),
-    ("toys", &["Puzzle", "Kite", "Robot Kit", "Board Game", "Yo-yo"], 22.0),
-    ("sports", &["Yoga Mat", "Water Bottle", "Jump Rope", "Dumbbells", "Tennis Balls"], 30.0),
+    (
+        "books",
+        &[
+            "Novel",
+            "Cookbook",
+            "Atlas",
+            "Biography",
+            "Poetry Collection",
+        ],
+        18.0,
+    ),
+    (
+        "electronics",
+        &["Headphones", "Charger", "Keyboard", "Webcam", "Speaker"],
+        85.0,
+    ),
+    (
+        "garden",
+        &["Trowel", "Seed Kit", "Hose", "Planter", "Pruner"],
+        25.0,
+    ),
+    (
+        "home",
+        &["Lamp", "Blanket", "Mug Set", "Clock", "Cushion"],
+        35.0,
+    ),
+    (
+        "toys",
+        &["Puzzle", "Kite", "Robot Kit", "Board Game", "Yo-yo"],
+        22.0,
+    ),
+    (
+        "sports",
+        &[
+            "Yoga Mat",
+            "Water Bottle",
+            "Jump Rope",
+            "Dumbbells",
+            "Tennis Balls",
+        ],
+        30.0,
+    ),
 ];
-const STATUSES: &[&str] = &["completed", "completed", "completed", "completed", "shipped", "pending", "cancelled", "refunded"];
-const EVENT_TYPES: &[&str] = &["page_view", "page_view", "page_view", "search", "add_to_cart", "checkout", "signup"];
+const STATUSES: &[&str] = &[
+    "completed",
+    "completed",
+    "completed",
+    "completed",
+    "shipped",
+    "pending",
+    "cancelled",
+    "refunded",
+];
+const EVENT_TYPES: &[&str] = &[
+    "page_view",
+    "page_view",
+    "page_view",
+    "search",
+    "add_to_cart",
+    "checkout",
+    "signup",
+];
 const DEVICES: &[&str] = &["desktop", "mobile", "mobile", "tablet"];
 
 /// SplitMix64: a tiny deterministic generator, stable across dependency versions.
@@ -130,7 +201,12 @@ fn first_day() -> NaiveDate {
 fn timestamp(rng: &mut Rng, day: i64) -> String {
     let date = first_day() + Duration::days(day);
     let secs = rng.below(86_400);
-    format!("{date} {:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+    format!(
+        "{date} {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Days skewed towards the end of the range, so the shop visibly grows.
@@ -159,7 +235,10 @@ async fn insert(
             sql.push(')');
         }
         // Every literal is generated here from fixed word lists and numbers, never user input.
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await.map_err(demo_error)?;
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .map_err(demo_error)?;
         start = end + 1;
     }
     Ok(())
@@ -175,38 +254,67 @@ fn demo_error(e: sqlx::Error) -> SourceError {
 /// [`SourceError::Demo`] when the file exists or cannot be written.
 pub async fn create_demo_database(path: &Path) -> Result<DemoSummary, SourceError> {
     if path.exists() {
-        return Err(SourceError::Demo(format!("{} already exists", path.display())));
+        return Err(SourceError::Demo(format!(
+            "{} already exists",
+            path.display()
+        )));
     }
-    let options = SqliteConnectOptions::new().filename(path).create_if_missing(true);
-    let mut conn = SqliteConnection::connect_with(&options).await.map_err(demo_error)?;
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .map_err(demo_error)?;
     let mut rng = Rng(SEED);
 
-    sqlx::raw_sql("BEGIN").execute(&mut conn).await.map_err(demo_error)?;
-    sqlx::raw_sql(SCHEMA).execute(&mut conn).await.map_err(demo_error)?;
+    sqlx::raw_sql("BEGIN")
+        .execute(&mut conn)
+        .await
+        .map_err(demo_error)?;
+    sqlx::raw_sql(SCHEMA)
+        .execute(&mut conn)
+        .await
+        .map_err(demo_error)?;
 
-    insert(&mut conn, "customers", "id, name, email, country, segment, signed_up_on", CUSTOMERS, |id, sql| {
-        let first = rng.pick(FIRST_NAMES);
-        let last = rng.pick(LAST_NAMES);
-        let country = rng.pick(COUNTRIES);
-        let segment = rng.pick(SEGMENTS);
-        let day = first_day() + Duration::days(growing_day(&mut rng));
-        let _ = write!(
-            sql,
-            "{id},'{first} {last}','{}.{}{id}@example.com','{country}','{segment}','{day}'",
-            first.to_lowercase(),
-            last.to_lowercase()
-        );
-    })
+    insert(
+        &mut conn,
+        "customers",
+        "id, name, email, country, segment, signed_up_on",
+        CUSTOMERS,
+        |id, sql| {
+            let first = rng.pick(FIRST_NAMES);
+            let last = rng.pick(LAST_NAMES);
+            let country = rng.pick(COUNTRIES);
+            let segment = rng.pick(SEGMENTS);
+            let day = first_day() + Duration::days(growing_day(&mut rng));
+            let _ = write!(
+                sql,
+                "{id},'{first} {last}','{}.{}{id}@example.com','{country}','{segment}','{day}'",
+                first.to_lowercase(),
+                last.to_lowercase()
+            );
+        },
+    )
     .await?;
 
     let mut prices = Vec::with_capacity(PRODUCTS as usize);
-    insert(&mut conn, "products", "id, name, category, price", PRODUCTS, |id, sql| {
-        let (category, names, base) = CATEGORIES[(id as usize - 1) % CATEGORIES.len()];
-        let name = names[(id as usize - 1) / CATEGORIES.len() % names.len()];
-        let price = (base * (0.5 + rng.unit() * 1.5) * 100.0).round() / 100.0;
-        prices.push(price);
-        let _ = write!(sql, "{id},'{name} {}','{category}',{price}", (id - 1) / 30 + 1);
-    })
+    insert(
+        &mut conn,
+        "products",
+        "id, name, category, price",
+        PRODUCTS,
+        |id, sql| {
+            let (category, names, base) = CATEGORIES[(id as usize - 1) % CATEGORIES.len()];
+            let name = names[(id as usize - 1) / CATEGORIES.len() % names.len()];
+            let price = (base * (0.5 + rng.unit() * 1.5) * 100.0).round() / 100.0;
+            prices.push(price);
+            let _ = write!(
+                sql,
+                "{id},'{name} {}','{category}',{price}",
+                (id - 1) / 30 + 1
+            );
+        },
+    )
     .await?;
 
     insert(
@@ -223,28 +331,50 @@ pub async fn create_demo_database(path: &Path) -> Result<DemoSummary, SourceErro
             let gift = u8::from(rng.below(10) == 0);
             let day = growing_day(&mut rng);
             let at = timestamp(&mut rng, day);
-            let _ = write!(sql, "{id},{customer},{},{quantity},{amount},'{status}',{gift},'{at}'", product + 1);
+            let _ = write!(
+                sql,
+                "{id},{customer},{},{quantity},{amount},'{status}',{gift},'{at}'",
+                product + 1
+            );
         },
     )
     .await?;
 
-    insert(&mut conn, "events", "id, customer_id, event_type, device, occurred_at", EVENTS, |id, sql| {
-        let kind = rng.pick(EVENT_TYPES);
-        let device = rng.pick(DEVICES);
-        let day = growing_day(&mut rng);
+    insert(
+        &mut conn,
+        "events",
+        "id, customer_id, event_type, device, occurred_at",
+        EVENTS,
+        |id, sql| {
+            let kind = rng.pick(EVENT_TYPES);
+            let device = rng.pick(DEVICES);
+            let day = growing_day(&mut rng);
             let at = timestamp(&mut rng, day);
-        // Anonymous visitors have no customer id.
-        if rng.below(4) == 0 {
-            let _ = write!(sql, "{id},NULL,'{kind}','{device}','{at}'");
-        } else {
-            let _ = write!(sql, "{id},{},'{kind}','{device}','{at}'", rng.below(u64::from(CUSTOMERS)) + 1);
-        }
-    })
+            // Anonymous visitors have no customer id.
+            if rng.below(4) == 0 {
+                let _ = write!(sql, "{id},NULL,'{kind}','{device}','{at}'");
+            } else {
+                let _ = write!(
+                    sql,
+                    "{id},{},'{kind}','{device}','{at}'",
+                    rng.below(u64::from(CUSTOMERS)) + 1
+                );
+            }
+        },
+    )
     .await?;
 
-    sqlx::raw_sql("COMMIT").execute(&mut conn).await.map_err(demo_error)?;
+    sqlx::raw_sql("COMMIT")
+        .execute(&mut conn)
+        .await
+        .map_err(demo_error)?;
     conn.close().await.map_err(demo_error)?;
-    Ok(DemoSummary { customers: CUSTOMERS, products: PRODUCTS, orders: ORDERS, events: EVENTS })
+    Ok(DemoSummary {
+        customers: CUSTOMERS,
+        products: PRODUCTS,
+        orders: ORDERS,
+        events: EVENTS,
+    })
 }
 
 /// A query over the demo data that makes a good first chart: revenue per month and category.

@@ -38,7 +38,11 @@ pub struct SourceType {
 pub fn source_types() -> Vec<SourceType> {
     [SourceKind::Postgres, SourceKind::Mysql, SourceKind::Sqlite]
         .into_iter()
-        .map(|k| SourceType { name: k.display_name(), kind: k.key(), configuration_schema: k.configuration_schema() })
+        .map(|k| SourceType {
+            name: k.display_name(),
+            kind: k.key(),
+            configuration_schema: k.configuration_schema(),
+        })
         .collect()
 }
 
@@ -163,14 +167,18 @@ pub fn validate_options(kind: SourceKind, options: &Json) -> Result<(), SourceEr
                     return Err(SourceError::InvalidOptions(format!("{field} is required")));
                 }
                 Some(Json::String(s)) if s.trim().is_empty() => {
-                    return Err(SourceError::InvalidOptions(format!("{field} must not be empty")));
+                    return Err(SourceError::InvalidOptions(format!(
+                        "{field} must not be empty"
+                    )));
                 }
                 Some(_) => {}
             }
         }
     }
     for (field, value) in obj {
-        let Some(expected) = props.get(field).and_then(|p| p["type"].as_str()) else { continue };
+        let Some(expected) = props.get(field).and_then(|p| p["type"].as_str()) else {
+            continue;
+        };
         let ok = match (expected, value) {
             (_, Json::Null) => true,
             ("string", Json::String(_)) => true,
@@ -179,7 +187,9 @@ pub fn validate_options(kind: SourceKind, options: &Json) -> Result<(), SourceEr
             _ => false,
         };
         if !ok {
-            return Err(SourceError::InvalidOptions(format!("{field} must be a {expected}")));
+            return Err(SourceError::InvalidOptions(format!(
+                "{field} must be a {expected}"
+            )));
         }
     }
     Ok(())
@@ -187,7 +197,10 @@ pub fn validate_options(kind: SourceKind, options: &Json) -> Result<(), SourceEr
 
 /// A string option, `None` when absent, null or empty.
 pub(crate) fn opt_str<'a>(options: &'a Json, field: &str) -> Option<&'a str> {
-    options.get(field).and_then(Json::as_str).filter(|s| !s.is_empty())
+    options
+        .get(field)
+        .and_then(Json::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// A port option (number or numeric text), or `default`.
@@ -195,9 +208,18 @@ pub(crate) fn opt_port(options: &Json, field: &str, default: u16) -> Result<u16,
     let bad = || SourceError::InvalidOptions(format!("{field} must be a port number (1-65535)"));
     match options.get(field) {
         None | Some(Json::Null) => Ok(default),
-        Some(Json::Number(n)) => n.as_u64().and_then(|p| u16::try_from(p).ok()).filter(|&p| p > 0).ok_or_else(bad),
+        Some(Json::Number(n)) => n
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|&p| p > 0)
+            .ok_or_else(bad),
         Some(Json::String(s)) if s.trim().is_empty() => Ok(default),
-        Some(Json::String(s)) => s.trim().parse::<u16>().ok().filter(|&p| p > 0).ok_or_else(bad),
+        Some(Json::String(s)) => s
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|&p| p > 0)
+            .ok_or_else(bad),
         Some(_) => Err(bad()),
     }
 }
@@ -209,19 +231,37 @@ mod tests {
     #[test]
     fn types_are_listed_in_redash_shape() {
         let types = serde_json::to_value(source_types()).unwrap();
-        let pg = types.as_array().unwrap().iter().find(|t| t["type"] == "pg").unwrap();
+        let pg = types
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["type"] == "pg")
+            .unwrap();
         assert_eq!(pg["name"], "PostgreSQL");
         assert_eq!(pg["configuration_schema"]["required"], json!(["dbname"]));
         assert_eq!(pg["configuration_schema"]["secret"], json!(["password"]));
-        let keys: Vec<&str> = types.as_array().unwrap().iter().map(|t| t["type"].as_str().unwrap()).collect();
+        let keys: Vec<&str> = types
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["type"].as_str().unwrap())
+            .collect();
         assert_eq!(keys, ["pg", "mysql", "sqlite"]);
         for kind in [SourceKind::Sqlite, SourceKind::Postgres, SourceKind::Mysql] {
             assert_eq!(SourceKind::from_key(kind.key()).unwrap(), kind);
             let schema = kind.configuration_schema();
             for field in schema["order"].as_array().unwrap() {
-                assert!(schema["properties"].get(field.as_str().unwrap()).is_some(), "{field}");
+                assert!(
+                    schema["properties"].get(field.as_str().unwrap()).is_some(),
+                    "{field}"
+                );
             }
-            let secrets: Vec<&str> = schema["secret"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+            let secrets: Vec<&str> = schema["secret"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
             assert_eq!(secrets, kind.secret_fields());
         }
     }
@@ -229,21 +269,53 @@ mod tests {
     #[test]
     fn options_are_checked_with_clear_errors() {
         let err = |kind, v: Json| validate_options(kind, &v).unwrap_err().to_string();
-        assert_eq!(err(SourceKind::Postgres, json!({"host": "x"})), "invalid data source options: dbname is required");
-        assert_eq!(err(SourceKind::Mysql, json!({"db": " "})), "invalid data source options: db must not be empty");
-        assert_eq!(err(SourceKind::Postgres, json!({"dbname": "a", "port": "abc"})), "invalid data source options: port must be a number");
-        assert_eq!(err(SourceKind::Sqlite, json!({"dbpath": 5})), "invalid data source options: dbpath must be a string");
-        assert_eq!(err(SourceKind::Sqlite, json!([1])), "invalid data source options: options must be a JSON object");
-        validate_options(SourceKind::Postgres, &json!({"dbname": "a", "port": "5433", "extra": true})).unwrap();
-        validate_options(SourceKind::Mysql, &json!({"db": "a", "port": 3307, "passwd": null})).unwrap();
-        assert!(matches!(SourceKind::from_key("oracle"), Err(SourceError::UnknownType(_))));
+        assert_eq!(
+            err(SourceKind::Postgres, json!({"host": "x"})),
+            "invalid data source options: dbname is required"
+        );
+        assert_eq!(
+            err(SourceKind::Mysql, json!({"db": " "})),
+            "invalid data source options: db must not be empty"
+        );
+        assert_eq!(
+            err(SourceKind::Postgres, json!({"dbname": "a", "port": "abc"})),
+            "invalid data source options: port must be a number"
+        );
+        assert_eq!(
+            err(SourceKind::Sqlite, json!({"dbpath": 5})),
+            "invalid data source options: dbpath must be a string"
+        );
+        assert_eq!(
+            err(SourceKind::Sqlite, json!([1])),
+            "invalid data source options: options must be a JSON object"
+        );
+        validate_options(
+            SourceKind::Postgres,
+            &json!({"dbname": "a", "port": "5433", "extra": true}),
+        )
+        .unwrap();
+        validate_options(
+            SourceKind::Mysql,
+            &json!({"db": "a", "port": 3307, "passwd": null}),
+        )
+        .unwrap();
+        assert!(matches!(
+            SourceKind::from_key("oracle"),
+            Err(SourceError::UnknownType(_))
+        ));
     }
 
     #[test]
     fn ports_accept_numbers_and_numeric_text() {
         assert_eq!(opt_port(&json!({}), "port", 5432).unwrap(), 5432);
-        assert_eq!(opt_port(&json!({"port": 6000}), "port", 5432).unwrap(), 6000);
-        assert_eq!(opt_port(&json!({"port": " 6001 "}), "port", 5432).unwrap(), 6001);
+        assert_eq!(
+            opt_port(&json!({"port": 6000}), "port", 5432).unwrap(),
+            6000
+        );
+        assert_eq!(
+            opt_port(&json!({"port": " 6001 "}), "port", 5432).unwrap(),
+            6001
+        );
         assert!(opt_port(&json!({"port": 70000}), "port", 5432).is_err());
         assert!(opt_port(&json!({"port": 0}), "port", 5432).is_err());
     }

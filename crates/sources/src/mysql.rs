@@ -14,8 +14,8 @@ use cairn_domain::result::{Column, ColumnType, Row, Value};
 use serde_json::Value as Json;
 use sqlx::mysql::{MySqlColumn, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
 use sqlx::{
-    AssertSqlSafe, Column as _, Connection as _, Executor as _, MySqlConnection, Row as _, SqlSafeStr as _,
-    Statement as _, TypeInfo as _, ValueRef as _,
+    AssertSqlSafe, Column as _, Connection as _, Executor as _, MySqlConnection, Row as _,
+    SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
 };
 
 use crate::error::SourceError;
@@ -26,7 +26,8 @@ use crate::values;
 
 /// Builds a lazy pool from Redash-style `mysql` options.
 pub(crate) fn pool(options: &Json) -> Result<MySqlPool, SourceError> {
-    let db = opt_str(options, "db").ok_or_else(|| SourceError::InvalidOptions("db is required".into()))?;
+    let db = opt_str(options, "db")
+        .ok_or_else(|| SourceError::InvalidOptions("db is required".into()))?;
     let mut opts = MySqlConnectOptions::new()
         .host(opt_str(options, "host").unwrap_or("127.0.0.1"))
         .port(opt_port(options, "port", 3306)?)
@@ -47,13 +48,16 @@ pub(crate) fn pool(options: &Json) -> Result<MySqlPool, SourceError> {
 }
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
-pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, stop: StopSignals) {
+pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: StopSignals) {
     let mut conn = match stop.guard(&tx, pool.acquire()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
         Err(s) => return send_stop(&tx, s).await,
     };
-    let id: u64 = match sqlx::query_scalar("SELECT CONNECTION_ID()").fetch_one(&mut *conn).await {
+    let id: u64 = match sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(&mut *conn)
+        .await
+    {
         Ok(id) => id,
         Err(e) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
     };
@@ -61,7 +65,10 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, stop: StopSign
     let mut mapper = MySqlMapper::default();
     let pumped = {
         let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
-        pump(&mut rows, &mut mapper, &tx, &stop, || kill_query(&pool, id)).await
+        pump(&mut rows, &mut mapper, &tx, &mut stop, || {
+            kill_query(&pool, id)
+        })
+        .await
     };
     match pumped {
         Pumped::Stopped { stop, idle } => {
@@ -130,7 +137,11 @@ fn conv_for(type_name: &str) -> (Conv, Option<ColumnType>) {
 
 fn columns_of(cols: &[MySqlColumn]) -> Vec<Column> {
     let names = values::unique_names(cols.iter().map(|c| c.name().to_owned()));
-    names.into_iter().zip(cols).map(|(name, c)| Column::new(name, conv_for(c.type_info().name()).1)).collect()
+    names
+        .into_iter()
+        .zip(cols)
+        .map(|(name, c)| Column::new(name, conv_for(c.type_info().name()).1))
+        .collect()
 }
 
 #[derive(Default)]
@@ -140,14 +151,22 @@ struct MySqlMapper {
 
 impl RowMapper<MySqlRow> for MySqlMapper {
     fn columns(&mut self, row: &MySqlRow) -> Vec<Column> {
-        self.convs = row.columns().iter().map(|c| conv_for(c.type_info().name()).0).collect();
+        self.convs = row
+            .columns()
+            .iter()
+            .map(|c| conv_for(c.type_info().name()).0)
+            .collect();
         columns_of(row.columns())
     }
 
     fn values(&mut self, row: &MySqlRow) -> Result<Row, SourceError> {
         let mut out = Vec::with_capacity(self.convs.len());
         for (i, conv) in self.convs.iter().enumerate() {
-            if row.try_get_raw(i).map_err(SourceError::from_sqlx)?.is_null() {
+            if row
+                .try_get_raw(i)
+                .map_err(SourceError::from_sqlx)?
+                .is_null()
+            {
                 out.push(Value::Null);
                 continue;
             }
@@ -158,8 +177,15 @@ impl RowMapper<MySqlRow> for MySqlMapper {
                 Conv::Float => values::float(&text()),
                 Conv::Decimal => values::decimal(&text()),
                 Conv::Datetime => values::datetime(&text()),
-                Conv::Bits => Value::Int(bytes.iter().fold(0i64, |acc, b| (acc << 8) | i64::from(*b))),
-                Conv::Hex => values::hex(bytes),
+                Conv::Bits => {
+                    Value::Int(bytes.iter().fold(0i64, |acc, b| (acc << 8) | i64::from(*b)))
+                }
+                // `_bin` collations (MariaDB's JSON is one) also carry the binary flag, and the
+                // driver does not expose the charset: text that is valid UTF-8 stays text.
+                Conv::Hex => match std::str::from_utf8(bytes) {
+                    Ok(text) => Value::Text(text.to_owned()),
+                    Err(_) => values::hex(bytes),
+                },
                 Conv::Text => Value::Text(text().into_owned()),
             });
         }
@@ -180,8 +206,14 @@ pub(crate) async fn schema(pool: &MySqlPool) -> Result<Vec<TableSchema>, SourceE
     .fetch_all(pool)
     .await
     .map_err(SourceError::from_sqlx)?;
-    Ok(crate::runner::group_tables(rows.into_iter().map(|(schema, table, column, kind, current)| {
-        let name = if current.as_deref() == Some(schema.as_str()) { table } else { format!("{schema}.{table}") };
-        (name, SchemaColumn { name: column, kind })
-    })))
+    Ok(crate::runner::group_tables(rows.into_iter().map(
+        |(schema, table, column, kind, current)| {
+            let name = if current.as_deref() == Some(schema.as_str()) {
+                table
+            } else {
+                format!("{schema}.{table}")
+            };
+            (name, SchemaColumn { name: column, kind })
+        },
+    )))
 }

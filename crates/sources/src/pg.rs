@@ -5,7 +5,7 @@
 //! column's type decides how the text becomes a value.
 //!
 //! A run first asks for its connection's backend pid, and sets `statement_timeout` a little
-//! above the time limit as a safety net for a worker that dies mid-query. Cancelling sends
+//! (10 s) above the time limit as a safety net for a worker that dies mid-query. Cancelling sends
 //! `pg_cancel_backend(pid)` from a separate connection: closing a socket would not stop a query
 //! that is busy computing.
 
@@ -15,8 +15,8 @@ use cairn_domain::result::{Column, ColumnType, Row, Value};
 use serde_json::Value as Json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{
-    AssertSqlSafe, Column as _, Connection as _, Executor as _, PgConnection, Row as _, SqlSafeStr as _, Statement as _,
-    TypeInfo as _, ValueRef as _,
+    AssertSqlSafe, Column as _, Connection as _, Executor as _, PgConnection, Row as _,
+    SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
 };
 
 use crate::error::SourceError;
@@ -27,7 +27,8 @@ use crate::values;
 
 /// Builds a lazy pool from Redash-style `pg` options.
 pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
-    let dbname = opt_str(options, "dbname").ok_or_else(|| SourceError::InvalidOptions("dbname is required".into()))?;
+    let dbname = opt_str(options, "dbname")
+        .ok_or_else(|| SourceError::InvalidOptions("dbname is required".into()))?;
     let ssl = match opt_str(options, "sslmode").unwrap_or("prefer") {
         "disable" => PgSslMode::Disable,
         "allow" => PgSslMode::Allow,
@@ -35,7 +36,11 @@ pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
         "require" => PgSslMode::Require,
         "verify-ca" => PgSslMode::VerifyCa,
         "verify-full" => PgSslMode::VerifyFull,
-        other => return Err(SourceError::InvalidOptions(format!("unknown sslmode {other:?}"))),
+        other => {
+            return Err(SourceError::InvalidOptions(format!(
+                "unknown sslmode {other:?}"
+            )));
+        }
     };
     let mut opts = PgConnectOptions::new_without_pgpass()
         .host(opt_str(options, "host").unwrap_or("127.0.0.1"))
@@ -58,14 +63,18 @@ pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
 }
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
-pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, stop: StopSignals) {
+pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSignals) {
     let mut conn = match stop.guard(&tx, pool.acquire()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
         Err(s) => return send_stop(&tx, s).await,
     };
-    // Safety net only: our own cancellation fires first, 2 s earlier.
-    let timeout_ms = stop.deadline.map(|(_, limit)| limit.as_millis() + 2000).unwrap_or(0).to_string();
+    // Safety net only, for a worker that dies mid-query: our own cancellation fires 10 s earlier.
+    let timeout_ms = stop
+        .limit()
+        .map(|limit| limit.as_millis() + 10_000)
+        .unwrap_or(0)
+        .to_string();
     let pid: i32 = match sqlx::query_as::<_, (i32, String)>(
         "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
     )
@@ -80,7 +89,10 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, stop: StopSignals
     let mut mapper = PgMapper::default();
     let pumped = {
         let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
-        pump(&mut rows, &mut mapper, &tx, &stop, || cancel_backend(&pool, pid)).await
+        pump(&mut rows, &mut mapper, &tx, &mut stop, || {
+            cancel_backend(&pool, pid)
+        })
+        .await
     };
     match pumped {
         Pumped::Stopped { stop, idle } => {
@@ -110,7 +122,11 @@ async fn cancel_backend(pool: &PgPool, pid: i32) {
     let options = pool.connect_options();
     match PgConnection::connect_with(&options).await {
         Ok(mut c) => {
-            if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)").bind(pid).execute(&mut c).await {
+            if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)")
+                .bind(pid)
+                .execute(&mut c)
+                .await
+            {
                 tracing::warn!(pid, error = %e, "pg_cancel_backend failed");
             }
             let _ = c.close().await;
@@ -143,7 +159,11 @@ fn conv_for(type_name: &str) -> (Conv, ColumnType) {
 
 fn columns_of(cols: &[sqlx::postgres::PgColumn]) -> Vec<Column> {
     let names = values::unique_names(cols.iter().map(|c| c.name().to_owned()));
-    names.into_iter().zip(cols).map(|(name, c)| Column::new(name, Some(conv_for(c.type_info().name()).1))).collect()
+    names
+        .into_iter()
+        .zip(cols)
+        .map(|(name, c)| Column::new(name, Some(conv_for(c.type_info().name()).1)))
+        .collect()
 }
 
 #[derive(Default)]
@@ -153,7 +173,11 @@ struct PgMapper {
 
 impl RowMapper<PgRow> for PgMapper {
     fn columns(&mut self, row: &PgRow) -> Vec<Column> {
-        self.convs = row.columns().iter().map(|c| conv_for(c.type_info().name()).0).collect();
+        self.convs = row
+            .columns()
+            .iter()
+            .map(|c| conv_for(c.type_info().name()).0)
+            .collect();
         columns_of(row.columns())
     }
 
@@ -165,7 +189,9 @@ impl RowMapper<PgRow> for PgMapper {
                 out.push(Value::Null);
                 continue;
             }
-            let text = raw.as_str().map_err(|e| SourceError::Database(format!("cannot read column {i}: {e}")))?;
+            let text = raw
+                .as_str()
+                .map_err(|e| SourceError::Database(format!("cannot read column {i}: {e}")))?;
             out.push(match conv {
                 Conv::Int => values::integer(text),
                 Conv::Float => values::float(text),
@@ -191,8 +217,14 @@ pub(crate) async fn schema(pool: &PgPool) -> Result<Vec<TableSchema>, SourceErro
     .fetch_all(pool)
     .await
     .map_err(SourceError::from_sqlx)?;
-    Ok(crate::runner::group_tables(rows.into_iter().map(|(schema, table, column, kind)| {
-        let name = if schema == "public" { table } else { format!("{schema}.{table}") };
-        (name, SchemaColumn { name: column, kind })
-    })))
+    Ok(crate::runner::group_tables(rows.into_iter().map(
+        |(schema, table, column, kind)| {
+            let name = if schema == "public" {
+                table
+            } else {
+                format!("{schema}.{table}")
+            };
+            (name, SchemaColumn { name: column, kind })
+        },
+    )))
 }

@@ -88,7 +88,12 @@ impl Runner {
     /// The database's own error text ([`SourceError::Database`]), [`SourceError::Connection`],
     /// [`SourceError::TimedOut`] or [`SourceError::Cancelled`]; the same errors can also end the
     /// stream later.
-    pub async fn run(&self, sql: &str, limits: RunLimits, cancel: CancellationToken) -> Result<RowStream, SourceError> {
+    pub async fn run(
+        &self,
+        sql: &str,
+        limits: RunLimits,
+        cancel: CancellationToken,
+    ) -> Result<RowStream, SourceError> {
         let (tx, rx) = channel();
         let stop = StopSignals::new(cancel, limits);
         let sql = sql.to_owned();
@@ -136,12 +141,17 @@ impl Runner {
 }
 
 /// Groups `(table, column)` pairs, already ordered by table, into tables.
-pub(crate) fn group_tables(columns: impl IntoIterator<Item = (String, SchemaColumn)>) -> Vec<TableSchema> {
+pub(crate) fn group_tables(
+    columns: impl IntoIterator<Item = (String, SchemaColumn)>,
+) -> Vec<TableSchema> {
     let mut tables: Vec<TableSchema> = Vec::new();
     for (table, column) in columns {
         match tables.last_mut() {
             Some(last) if last.name == table => last.columns.push(column),
-            _ => tables.push(TableSchema { name: table, columns: vec![column] }),
+            _ => tables.push(TableSchema {
+                name: table,
+                columns: vec![column],
+            }),
         }
     }
     tables.sort_by(|a, b| a.name.cmp(&b.name));

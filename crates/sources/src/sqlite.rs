@@ -16,7 +16,10 @@ use std::time::Duration;
 use cairn_domain::result::{Column, ColumnType, Row, Value};
 use serde_json::Value as Json;
 use sqlx::sqlite::{SqliteColumn, SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{AssertSqlSafe, Column as _, Executor as _, Row as _, SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _};
+use sqlx::{
+    AssertSqlSafe, Column as _, Executor as _, Row as _, SqlSafeStr as _, Statement as _,
+    TypeInfo as _, ValueRef as _,
+};
 
 use crate::error::SourceError;
 use crate::kinds::opt_str;
@@ -29,8 +32,11 @@ const PROGRESS_STEPS: i32 = 10_000;
 
 /// Builds a lazy pool from Redash-style `sqlite` options. The file must exist.
 pub(crate) fn pool(options: &Json) -> Result<SqlitePool, SourceError> {
-    let path = opt_str(options, "dbpath").ok_or_else(|| SourceError::InvalidOptions("dbpath is required".into()))?;
-    let opts = SqliteConnectOptions::new().filename(path).create_if_missing(false);
+    let path = opt_str(options, "dbpath")
+        .ok_or_else(|| SourceError::InvalidOptions("dbpath is required".into()))?;
+    let opts = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(false);
     Ok(SqlitePoolOptions::new()
         .max_connections(4)
         .min_connections(0)
@@ -40,7 +46,7 @@ pub(crate) fn pool(options: &Json) -> Result<SqlitePool, SourceError> {
 }
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for interruption.
-pub(crate) async fn run(pool: SqlitePool, sql: String, tx: Sender, stop: StopSignals) {
+pub(crate) async fn run(pool: SqlitePool, sql: String, tx: Sender, mut stop: StopSignals) {
     let mut conn = match stop.guard(&tx, pool.acquire()).await {
         Ok(Ok(conn)) => conn,
         Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
@@ -59,7 +65,10 @@ pub(crate) async fn run(pool: SqlitePool, sql: String, tx: Sender, stop: StopSig
     let pumped = {
         let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
         let flag = interrupt.clone();
-        pump(&mut rows, &mut mapper, &tx, &stop, || async move { flag.store(true, Ordering::Relaxed) }).await
+        pump(&mut rows, &mut mapper, &tx, &mut stop, || async move {
+            flag.store(true, Ordering::Relaxed)
+        })
+        .await
     };
     match pumped {
         Pumped::Stopped { stop, idle } => {
@@ -102,7 +111,11 @@ fn declared_kind(type_name: &str) -> Option<ColumnType> {
 
 fn columns_of(cols: &[SqliteColumn]) -> Vec<Column> {
     let names = values::unique_names(cols.iter().map(|c| c.name().to_owned()));
-    names.into_iter().zip(cols).map(|(name, c)| Column::new(name, declared_kind(c.type_info().name()))).collect()
+    names
+        .into_iter()
+        .zip(cols)
+        .map(|(name, c)| Column::new(name, declared_kind(c.type_info().name())))
+        .collect()
 }
 
 #[derive(Default)]
@@ -112,7 +125,11 @@ struct SqliteMapper {
 
 impl RowMapper<SqliteRow> for SqliteMapper {
     fn columns(&mut self, row: &SqliteRow) -> Vec<Column> {
-        self.booleans = row.columns().iter().map(|c| c.type_info().name() == "BOOLEAN").collect();
+        self.booleans = row
+            .columns()
+            .iter()
+            .map(|c| c.type_info().name() == "BOOLEAN")
+            .collect();
         columns_of(row.columns())
     }
 
@@ -128,11 +145,16 @@ impl RowMapper<SqliteRow> for SqliteMapper {
             out.push(match storage.as_str() {
                 "INTEGER" => {
                     let n: i64 = row.try_get_unchecked(i).map_err(SourceError::from_sqlx)?;
-                    if boolean { Value::Bool(n != 0) } else { Value::Int(n) }
+                    if boolean {
+                        Value::Bool(n != 0)
+                    } else {
+                        Value::Int(n)
+                    }
                 }
                 "REAL" => Value::Float(row.try_get_unchecked(i).map_err(SourceError::from_sqlx)?),
                 "BLOB" => {
-                    let bytes: Vec<u8> = row.try_get_unchecked(i).map_err(SourceError::from_sqlx)?;
+                    let bytes: Vec<u8> =
+                        row.try_get_unchecked(i).map_err(SourceError::from_sqlx)?;
                     values::hex(&bytes)
                 }
                 _ => Value::Text(row.try_get_unchecked(i).map_err(SourceError::from_sqlx)?),
@@ -153,7 +175,7 @@ pub(crate) async fn schema(pool: &SqlitePool) -> Result<Vec<TableSchema>, Source
     .fetch_all(pool)
     .await
     .map_err(SourceError::from_sqlx)?;
-    Ok(crate::runner::group_tables(
-        rows.into_iter().map(|(table, column, kind)| (table, SchemaColumn { name: column, kind })),
-    ))
+    Ok(crate::runner::group_tables(rows.into_iter().map(
+        |(table, column, kind)| (table, SchemaColumn { name: column, kind }),
+    )))
 }

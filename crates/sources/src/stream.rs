@@ -15,7 +15,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use cairn_domain::result::{Column, Row};
-use futures::{Stream, StreamExt};
+use std::pin::Pin;
+
+use futures::{FutureExt, Stream, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -58,9 +60,16 @@ pub struct RowStream {
 
 impl RowStream {
     /// Waits for the task's first event: the columns, or the error that ended the query.
-    pub(crate) async fn first(mut rx: mpsc::Receiver<Result<Event, SourceError>>) -> Result<RowStream, SourceError> {
+    pub(crate) async fn first(
+        mut rx: mpsc::Receiver<Result<Event, SourceError>>,
+    ) -> Result<RowStream, SourceError> {
         match rx.recv().await {
-            Some(Ok(Event::Columns(columns))) => Ok(RowStream { columns, rx, finished: false, rows: 0 }),
+            Some(Ok(Event::Columns(columns))) => Ok(RowStream {
+                columns,
+                rx,
+                finished: false,
+                rows: 0,
+            }),
             Some(Err(e)) => Err(e),
             Some(Ok(_)) | None => Err(task_lost()),
         }
@@ -148,32 +157,67 @@ impl Stop {
 }
 
 /// The stop signals of one run.
-#[derive(Debug, Clone)]
+///
+/// The deadline timer is created once per run and reused, and rows that are already buffered
+/// take a fast path that only checks the signals with cheap loads: registering a timer and
+/// three wakers for every row would cost more than decoding it.
+#[derive(Debug)]
 pub(crate) struct StopSignals {
-    pub(crate) cancel: CancellationToken,
-    pub(crate) deadline: Option<(Instant, Duration)>,
+    cancel: CancellationToken,
+    limit: Option<Duration>,
+    deadline: Option<Instant>,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl StopSignals {
     pub(crate) fn new(cancel: CancellationToken, limits: RunLimits) -> Self {
-        StopSignals { cancel, deadline: limits.time_limit.map(|limit| (Instant::now() + limit, limit)) }
+        let deadline = limits.time_limit.map(|limit| Instant::now() + limit);
+        StopSignals {
+            cancel,
+            limit: limits.time_limit,
+            deadline,
+            sleep: deadline.map(|at| Box::pin(tokio::time::sleep_until(at))),
+        }
+    }
+
+    /// The run's time limit.
+    pub(crate) fn limit(&self) -> Option<Duration> {
+        self.limit
+    }
+
+    /// A stop that is already due, checked without waiting (cancel flag, clock, consumer).
+    fn due(&self, tx: &Sender) -> Option<Stop> {
+        if self.cancel.is_cancelled() {
+            return Some(Stop::Cancelled);
+        }
+        if let (Some(at), Some(limit)) = (self.deadline, self.limit)
+            && Instant::now() >= at
+        {
+            return Some(Stop::TimedOut(limit));
+        }
+        if tx.is_closed() {
+            return Some(Stop::Dropped);
+        }
+        None
     }
 
     /// Runs `fut` unless a stop signal comes first.
-    pub(crate) async fn guard<F: Future>(&self, tx: &Sender, fut: F) -> Result<F::Output, Stop> {
-        let deadline = async {
-            match self.deadline {
-                Some((at, limit)) => {
-                    tokio::time::sleep_until(at).await;
-                    limit
-                }
+    pub(crate) async fn guard<F: Future>(
+        &mut self,
+        tx: &Sender,
+        fut: F,
+    ) -> Result<F::Output, Stop> {
+        let limit = self.limit.unwrap_or_default();
+        let sleep = async {
+            match self.sleep.as_mut() {
+                Some(sleep) => sleep.await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             biased;
             _ = self.cancel.cancelled() => Err(Stop::Cancelled),
-            limit = deadline => Err(Stop::TimedOut(limit)),
+            _ = sleep => Err(Stop::TimedOut(limit)),
             _ = tx.closed() => Err(Stop::Dropped),
             out = fut => Ok(out),
         }
@@ -206,7 +250,7 @@ pub(crate) async fn pump<R, S, M, C, F>(
     rows: &mut S,
     mapper: &mut M,
     tx: &Sender,
-    stop: &StopSignals,
+    stop: &mut StopSignals,
     cancel_on_server: C,
 ) -> Pumped
 where
@@ -231,7 +275,15 @@ enum Ended {
     Failed(SourceError),
 }
 
-async fn reserve<'a>(tx: &'a Sender, stop: &StopSignals) -> Result<mpsc::Permit<'a, Result<Event, SourceError>>, Ended> {
+async fn reserve<'a>(
+    tx: &'a Sender,
+    stop: &mut StopSignals,
+) -> Result<mpsc::Permit<'a, Result<Event, SourceError>>, Ended> {
+    match tx.try_reserve() {
+        Ok(permit) => return Ok(permit),
+        Err(mpsc::error::TrySendError::Closed(())) => return Err(Ended::Stopped(Stop::Dropped)),
+        Err(mpsc::error::TrySendError::Full(())) => {}
+    }
     match stop.guard(tx, tx.reserve()).await {
         Ok(Ok(permit)) => Ok(permit),
         Ok(Err(_)) => Err(Ended::Stopped(Stop::Dropped)),
@@ -239,15 +291,28 @@ async fn reserve<'a>(tx: &'a Sender, stop: &StopSignals) -> Result<mpsc::Permit<
     }
 }
 
-async fn pump_rows<R, S, M>(rows: &mut S, mapper: &mut M, tx: &Sender, stop: &StopSignals) -> Result<u64, Ended>
+async fn pump_rows<R, S, M>(
+    rows: &mut S,
+    mapper: &mut M,
+    tx: &Sender,
+    stop: &mut StopSignals,
+) -> Result<u64, Ended>
 where
     S: Stream<Item = Result<R, sqlx::Error>> + Unpin,
     M: RowMapper<R>,
 {
     let mut sent = 0u64;
     loop {
+        if let Some(s) = stop.due(tx) {
+            return Err(Ended::Stopped(s));
+        }
         let mut permit = reserve(tx, stop).await?;
-        let row = match stop.guard(tx, rows.next()).await.map_err(Ended::Stopped)? {
+        // Rows the driver already buffered need no waiting (and no wakers).
+        let next = match rows.next().now_or_never() {
+            Some(next) => next,
+            None => stop.guard(tx, rows.next()).await.map_err(Ended::Stopped)?,
+        };
+        let row = match next {
             None => return Ok(sent),
             Some(Err(e)) => return Err(Ended::Failed(SourceError::from_sqlx(e))),
             Some(Ok(row)) => row,

@@ -13,7 +13,10 @@ pub(crate) fn decimal(text: &str) -> Value {
     let digits = text.trim_start_matches(['-', '+']);
     let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
     let plain = !int_part.is_empty() || !frac_part.is_empty();
-    let all_digits = int_part.bytes().chain(frac_part.bytes()).all(|b| b.is_ascii_digit());
+    let all_digits = int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit());
     if plain && all_digits {
         let significant = format!("{int_part}{}", frac_part.trim_end_matches('0'));
         let significant = significant.trim_start_matches('0');
@@ -28,12 +31,18 @@ pub(crate) fn decimal(text: &str) -> Value {
 
 /// An integer, or the text when it does not fit an `i64` (e.g. `BIGINT UNSIGNED`).
 pub(crate) fn integer(text: &str) -> Value {
-    text.trim().parse::<i64>().map(Value::Int).unwrap_or_else(|_| Value::Text(text.to_owned()))
+    text.trim()
+        .parse::<i64>()
+        .map(Value::Int)
+        .unwrap_or_else(|_| Value::Text(text.to_owned()))
 }
 
 /// A float (`NaN`, `Infinity` included), or the text when it does not parse.
 pub(crate) fn float(text: &str) -> Value {
-    text.trim().parse::<f64>().map(Value::Float).unwrap_or_else(|_| Value::Text(text.to_owned()))
+    text.trim()
+        .parse::<f64>()
+        .map(Value::Float)
+        .unwrap_or_else(|_| Value::Text(text.to_owned()))
 }
 
 /// A timestamp in ISO-8601 form: `2024-01-02 03:04:05+01` becomes `2024-01-02T03:04:05+01:00`.
@@ -49,7 +58,10 @@ pub(crate) fn datetime(text: &str) -> Value {
     out.push_str(&text[11..]);
     // A bare hour offset (`+01`, `-05`) gets its minutes, as ISO-8601 and JavaScript expect.
     let n = out.len();
-    if n >= 3 && matches!(out.as_bytes()[n - 3], b'+' | b'-') && out.as_bytes()[n - 2..].iter().all(u8::is_ascii_digit) {
+    if n >= 3
+        && matches!(out.as_bytes()[n - 3], b'+' | b'-')
+        && out.as_bytes()[n - 2..].iter().all(u8::is_ascii_digit)
+    {
         out.push_str(":00");
     }
     Value::Text(out)
@@ -100,21 +112,36 @@ mod tests {
         assert_eq!(decimal("-0.50"), Value::Float(-0.5));
         assert_eq!(decimal("5.00"), Value::Float(5.0));
         assert_eq!(decimal("123456789012345"), Value::Float(123456789012345.0));
-        assert_eq!(decimal("1234567890123456789.01"), Value::Text("1234567890123456789.01".into()));
+        assert_eq!(
+            decimal("1234567890123456789.01"),
+            Value::Text("1234567890123456789.01".into())
+        );
         assert_eq!(decimal("NaN"), Value::Text("NaN".into()));
     }
 
     #[test]
     fn timestamps_become_iso() {
-        assert_eq!(datetime("2024-01-02 03:04:05"), Value::Text("2024-01-02T03:04:05".into()));
-        assert_eq!(datetime("2024-01-02 03:04:05.25+00"), Value::Text("2024-01-02T03:04:05.25+00:00".into()));
-        assert_eq!(datetime("2024-01-02 03:04:05-05:30"), Value::Text("2024-01-02T03:04:05-05:30".into()));
+        assert_eq!(
+            datetime("2024-01-02 03:04:05"),
+            Value::Text("2024-01-02T03:04:05".into())
+        );
+        assert_eq!(
+            datetime("2024-01-02 03:04:05.25+00"),
+            Value::Text("2024-01-02T03:04:05.25+00:00".into())
+        );
+        assert_eq!(
+            datetime("2024-01-02 03:04:05-05:30"),
+            Value::Text("2024-01-02T03:04:05-05:30".into())
+        );
         assert_eq!(datetime("infinity"), Value::Text("infinity".into()));
     }
 
     #[test]
     fn numbers_fall_back_to_text() {
-        assert_eq!(integer("18446744073709551615"), Value::Text("18446744073709551615".into()));
+        assert_eq!(
+            integer("18446744073709551615"),
+            Value::Text("18446744073709551615".into())
+        );
         assert_eq!(integer("-7"), Value::Int(-7));
         assert!(matches!(float("NaN"), Value::Float(f) if f.is_nan()));
         assert_eq!(float("-Infinity"), Value::Float(f64::NEG_INFINITY));

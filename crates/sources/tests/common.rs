@@ -8,7 +8,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Runs `sql` without limits and collects the whole result.
 pub async fn query(runner: &Runner, sql: &str) -> Result<(Vec<Column>, Vec<Row>), SourceError> {
-    let stream = runner.run(sql, RunLimits::default(), CancellationToken::new()).await?;
+    let stream = runner
+        .run(sql, RunLimits::default(), CancellationToken::new())
+        .await?;
     collect(stream).await
 }
 
@@ -23,14 +25,24 @@ pub async fn collect(mut stream: RowStream) -> Result<(Vec<Column>, Vec<Row>), S
 }
 
 /// Runs `sql` with a time limit and returns how the run ended.
-pub async fn run_with_limit(runner: &Runner, sql: &str, limit: Duration) -> Result<(Vec<Column>, Vec<Row>), SourceError> {
-    let limits = RunLimits { time_limit: Some(limit) };
+pub async fn run_with_limit(
+    runner: &Runner,
+    sql: &str,
+    limit: Duration,
+) -> Result<(Vec<Column>, Vec<Row>), SourceError> {
+    let limits = RunLimits {
+        time_limit: Some(limit),
+    };
     let stream = runner.run(sql, limits, CancellationToken::new()).await?;
     collect(stream).await
 }
 
 /// Runs `sql` and cancels it after `after`.
-pub async fn run_and_cancel(runner: &Runner, sql: &str, after: Duration) -> Result<(Vec<Column>, Vec<Row>), SourceError> {
+pub async fn run_and_cancel(
+    runner: &Runner,
+    sql: &str,
+    after: Duration,
+) -> Result<(Vec<Column>, Vec<Row>), SourceError> {
     let cancel = CancellationToken::new();
     let trigger = cancel.clone();
     tokio::spawn(async move {
@@ -42,12 +54,21 @@ pub async fn run_and_cancel(runner: &Runner, sql: &str, after: Duration) -> Resu
 }
 
 /// Polls `check` every 100 ms for up to 10 s until it returns true; returns the last answer.
-pub async fn eventually<F, Fut>(mut check: F) -> bool
+pub async fn eventually<F, Fut>(check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    for _ in 0..100 {
+    eventually_within(Duration::from_secs(10), check).await
+}
+
+/// Polls `check` every 100 ms for up to `within` until it returns true; returns the last answer.
+pub async fn eventually_within<F, Fut>(within: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..(within.as_millis() / 100).max(1) {
         if check().await {
             return true;
         }

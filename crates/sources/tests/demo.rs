@@ -1,8 +1,8 @@
 //! The demo database.
 
 use cairn_domain::result::{ColumnType, Value};
-use cairn_sources::demo::{DEMO_QUERY, create_demo_database};
 use cairn_sources::connect;
+use cairn_sources::demo::{DEMO_QUERY, create_demo_database};
 use serde_json::json;
 
 use crate::common::query;
@@ -14,12 +14,22 @@ async fn demo_database_is_deterministic_and_queryable() {
     let b = dir.path().join("b.db");
     let summary = create_demo_database(&a).await.unwrap();
     create_demo_database(&b).await.unwrap();
-    assert!(create_demo_database(&a).await.is_err(), "an existing file is not overwritten");
+    assert!(
+        create_demo_database(&a).await.is_err(),
+        "an existing file is not overwritten"
+    );
 
     let runner_a = connect("sqlite", &json!({"dbpath": a.to_str().unwrap()})).unwrap();
     let runner_b = connect("sqlite", &json!({"dbpath": b.to_str().unwrap()})).unwrap();
-    for (table, count) in [("customers", summary.customers), ("products", summary.products), ("orders", summary.orders), ("events", summary.events)] {
-        let (_, rows) = query(&runner_a, &format!("SELECT count(*) FROM {table}")).await.unwrap();
+    for (table, count) in [
+        ("customers", summary.customers),
+        ("products", summary.products),
+        ("orders", summary.orders),
+        ("events", summary.events),
+    ] {
+        let (_, rows) = query(&runner_a, &format!("SELECT count(*) FROM {table}"))
+            .await
+            .unwrap();
         assert_eq!(rows[0][0], Value::Int(i64::from(count)), "{table}");
         assert!(count >= 100);
     }
@@ -32,14 +42,23 @@ async fn demo_database_is_deterministic_and_queryable() {
 
     let (columns, rows) = query(&runner_a, DEMO_QUERY).await.unwrap();
     assert_eq!(columns.len(), 4);
-    assert_eq!(columns[2].kind, None, "an aggregate: typed later from its values");
-    assert!(rows.len() >= 24 * 6 - 2, "months x categories, got {}", rows.len());
+    assert_eq!(
+        columns[2].kind, None,
+        "an aggregate: typed later from its values"
+    );
+    assert!(
+        rows.len() >= 24 * 6 - 2,
+        "months x categories, got {}",
+        rows.len()
+    );
     assert!(matches!(rows[0][3], Value::Float(f) if f > 0.0));
 
     let schema = runner_a.schema().await.unwrap();
     let tables: Vec<&str> = schema.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(tables, ["customers", "events", "orders", "products"]);
-    let (columns, _) = query(&runner_a, "SELECT ordered_at, is_gift FROM orders LIMIT 1").await.unwrap();
+    let (columns, _) = query(&runner_a, "SELECT ordered_at, is_gift FROM orders LIMIT 1")
+        .await
+        .unwrap();
     assert_eq!(columns[0].kind, Some(ColumnType::Datetime));
     assert_eq!(columns[1].kind, Some(ColumnType::Boolean));
 }

@@ -28,7 +28,12 @@ async fn values_are_read_by_their_own_type() {
     let runner = runner_for(&dir);
     query(&runner, SETUP).await.unwrap();
     let (columns, rows) = query(&runner, "SELECT id, name, price, active, added, seen, data, id * 2 AS twice, 'x' || name AS expr, 1.5 AS lit FROM items ORDER BY id").await.unwrap();
-    assert_eq!(names(&columns), ["id", "name", "price", "active", "added", "seen", "data", "twice", "expr", "lit"]);
+    assert_eq!(
+        names(&columns),
+        [
+            "id", "name", "price", "active", "added", "seen", "data", "twice", "expr", "lit"
+        ]
+    );
     let kinds: Vec<_> = columns.iter().map(|c| c.kind).collect();
     assert_eq!(
         kinds,
@@ -70,7 +75,10 @@ async fn many_rows_stream_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
     let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) SELECT x, 'row ' || x FROM c";
-    let mut stream = runner.run(sql, Default::default(), Default::default()).await.unwrap();
+    let mut stream = runner
+        .run(sql, Default::default(), Default::default())
+        .await
+        .unwrap();
     let mut expected = 1;
     while let Some(row) = stream.next_row().await.unwrap() {
         assert_eq!(row[0], Value::Int(expected));
@@ -87,9 +95,15 @@ const SLOW_INSERT: &str = "INSERT INTO t SELECT x FROM (WITH RECURSIVE c(x) AS (
 /// write from another connection goes through.
 async fn assert_interrupted(dir: &tempfile::TempDir) {
     let other = runner_for(dir);
-    query(&other, "INSERT INTO t VALUES (-1)").await.expect("the write lock is free");
+    query(&other, "INSERT INTO t VALUES (-1)")
+        .await
+        .expect("the write lock is free");
     let (_, rows) = query(&other, "SELECT count(*) FROM t").await.unwrap();
-    assert_eq!(rows, vec![vec![Value::Int(1)]], "the interrupted insert left nothing");
+    assert_eq!(
+        rows,
+        vec![vec![Value::Int(1)]],
+        "the interrupted insert left nothing"
+    );
 }
 
 #[tokio::test]
@@ -97,9 +111,14 @@ async fn time_limit_interrupts_the_statement() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
     query(&runner, "CREATE TABLE t (x INTEGER)").await.unwrap();
-    let err = run_with_limit(&runner, SLOW_INSERT, Duration::from_millis(300)).await.unwrap_err();
+    let err = run_with_limit(&runner, SLOW_INSERT, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SourceError::TimedOut(_)), "{err}");
-    assert_eq!(err.to_string(), "query exceeded the time limit of 0.3 seconds and was cancelled");
+    assert_eq!(
+        err.to_string(),
+        "query exceeded the time limit of 0.3 seconds and was cancelled"
+    );
     assert_interrupted(&dir).await;
 }
 
@@ -108,7 +127,9 @@ async fn explicit_cancel_interrupts_the_statement() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
     query(&runner, "CREATE TABLE t (x INTEGER)").await.unwrap();
-    let err = run_and_cancel(&runner, SLOW_INSERT, Duration::from_millis(300)).await.unwrap_err();
+    let err = run_and_cancel(&runner, SLOW_INSERT, Duration::from_millis(300))
+        .await
+        .unwrap_err();
     assert!(matches!(err, SourceError::Cancelled), "{err}");
     assert_interrupted(&dir).await;
 }
@@ -117,7 +138,9 @@ async fn explicit_cancel_interrupts_the_statement() {
 async fn errors_carry_the_database_text() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
-    let err = query(&runner, "SELECT * FROM missing_table").await.unwrap_err();
+    let err = query(&runner, "SELECT * FROM missing_table")
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "no such table: missing_table");
     let err = query(&runner, "SELEC 1").await.unwrap_err();
     assert!(err.to_string().contains("syntax error"), "{err}");
@@ -128,10 +151,14 @@ async fn empty_results_keep_their_columns_and_duplicates_are_renamed() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
     query(&runner, SETUP).await.unwrap();
-    let (columns, rows) = query(&runner, "SELECT id, name FROM items WHERE id > 100").await.unwrap();
+    let (columns, rows) = query(&runner, "SELECT id, name FROM items WHERE id > 100")
+        .await
+        .unwrap();
     assert!(rows.is_empty());
     assert_eq!(names(&columns), ["id", "name"]);
-    let (columns, _) = query(&runner, "SELECT 1 AS a, 2 AS a, 3 AS a").await.unwrap();
+    let (columns, _) = query(&runner, "SELECT 1 AS a, 2 AS a, 3 AS a")
+        .await
+        .unwrap();
     assert_eq!(names(&columns), ["a", "a1", "a2"]);
 }
 
@@ -140,17 +167,32 @@ async fn schema_and_test_connection() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);
     query(&runner, SETUP).await.unwrap();
-    query(&runner, "CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 3").await.unwrap();
+    query(
+        &runner,
+        "CREATE VIEW cheap AS SELECT id, name FROM items WHERE price < 3",
+    )
+    .await
+    .unwrap();
     runner.test_connection().await.unwrap();
     let schema = runner.schema().await.unwrap();
     let json = serde_json::to_value(&schema).unwrap();
-    assert_eq!(json[0], json!({"name": "cheap", "columns": [{"name": "id", "type": "INTEGER"}, {"name": "name", "type": "TEXT"}]}));
+    assert_eq!(
+        json[0],
+        json!({"name": "cheap", "columns": [{"name": "id", "type": "INTEGER"}, {"name": "name", "type": "TEXT"}]})
+    );
     assert_eq!(schema[1].name, "items");
     assert_eq!(schema[1].columns.len(), 7);
 
-    let missing = connect("sqlite", &json!({"dbpath": dir.path().join("nope/x.db").to_str().unwrap()})).unwrap();
+    let missing = connect(
+        "sqlite",
+        &json!({"dbpath": dir.path().join("nope/x.db").to_str().unwrap()}),
+    )
+    .unwrap();
     let err = missing.test_connection().await.unwrap_err();
-    assert!(err.to_string().contains("unable to open database file"), "{err}");
+    assert!(
+        err.to_string().contains("unable to open database file"),
+        "{err}"
+    );
 }
 
 #[tokio::test]
@@ -159,14 +201,24 @@ async fn dropping_the_stream_early_stops_the_query() {
     let runner = runner_for(&dir);
     query(&runner, "CREATE TABLE t (x INTEGER)").await.unwrap();
     let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 3000000000) SELECT x FROM c";
-    let mut stream = runner.run(sql, Default::default(), Default::default()).await.unwrap();
+    let mut stream = runner
+        .run(sql, Default::default(), Default::default())
+        .await
+        .unwrap();
     for _ in 0..10 {
         stream.next_row().await.unwrap().unwrap();
     }
     drop(stream);
     // The connection goes back once the statement is interrupted; a pool of 4 must keep serving.
     for _ in 0..8 {
-        let (_, rows) = collect(runner.run("SELECT 1", Default::default(), Default::default()).await.unwrap()).await.unwrap();
+        let (_, rows) = collect(
+            runner
+                .run("SELECT 1", Default::default(), Default::default())
+                .await
+                .unwrap(),
+        )
+        .await
+        .unwrap();
         assert_eq!(rows, vec![vec![Value::Int(1)]]);
     }
 }
@@ -174,7 +226,10 @@ async fn dropping_the_stream_early_stops_the_query() {
 #[tokio::test]
 async fn bad_options_are_rejected_before_connecting() {
     let err = connect("sqlite", &json!({})).unwrap_err();
-    assert_eq!(err.to_string(), "invalid data source options: dbpath is required");
+    assert_eq!(
+        err.to_string(),
+        "invalid data source options: dbpath is required"
+    );
     let err = connect("oracle", &json!({})).unwrap_err();
     assert!(matches!(err, SourceError::UnknownType(_)));
 }
