@@ -17,6 +17,7 @@
 //! - [`status`]: the `cairn slots status` report.
 //! - [`router`]: our own request routing with `MOVED`/`ASK` handling (no cluster client).
 //! - [`bench`]: the load generator and key loader of `cairn slots bench`.
+//! - [`measure`]: live cluster -> planner snapshot (load sources and capacity).
 //! - [`error`]: [`SlotsError`], one-line errors that name the remedy.
 
 pub mod bench;
@@ -24,6 +25,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod info;
+pub mod measure;
 pub mod nodes;
 pub mod router;
 pub mod slot;

@@ -4,4 +4,5 @@
 
 mod bench;
 mod discovery;
+mod measure;
 mod support;

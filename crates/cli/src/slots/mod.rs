@@ -6,10 +6,14 @@
 //! # Layout
 //! - [`status`]: `cairn slots status`.
 //! - [`bench`]: `cairn slots bench`.
+//! - [`measure`]: `cairn slots measure`.
+//! - [`plan`]: `cairn slots plan`.
 //! - [`fmt`]: number formatting shared by the human outputs.
 
 mod bench;
 mod fmt;
+mod measure;
+mod plan;
 mod status;
 
 use clap::Subcommand;
@@ -21,6 +25,10 @@ pub enum SlotsCommand {
     Status(status::StatusArgs),
     /// Load keys and run a Zipf-skewed read/write load that follows MOVED and ASK.
     Bench(bench::BenchArgs),
+    /// Measure topology, capacity and per-slot load into a snapshot file.
+    Measure(measure::MeasureArgs),
+    /// Plan slot moves from a snapshot and print the predicted effect.
+    Plan(plan::PlanArgs),
 }
 
 /// Runs one `cairn slots` subcommand.
@@ -28,5 +36,7 @@ pub async fn run(cmd: SlotsCommand) -> anyhow::Result<()> {
     match cmd {
         SlotsCommand::Status(args) => status::run(args).await,
         SlotsCommand::Bench(args) => bench::run(args).await,
+        SlotsCommand::Measure(args) => measure::run(args).await,
+        SlotsCommand::Plan(args) => plan::run(args).await,
     }
 }
