@@ -1,9 +1,19 @@
 //! The `cairn` binary: parses the command line and wires the crates together.
 //!
 //! # Layout
+//! - [`up`]: `cairn up`, every role of the query server in one process.
+//! - [`users`]: `cairn users ...`, user administration.
+//! - [`config`]: the query server's flags and environment variables.
+//! - [`first_start`]: the admin user and demo content created on first start.
+//! - [`signals`]: SIGINT / SIGTERM.
 //! - [`slots`]: `cairn slots ...`, the Redis Cluster slot balancer.
 
+mod config;
+mod first_start;
+mod signals;
 mod slots;
+mod up;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +28,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the API server, a worker and the scheduler in one process (SQLite, in-process queue).
+    Up(Box<up::UpArgs>),
+    /// Manage users.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Measure, plan and migrate a Redis Cluster's slot layout.
     #[command(subcommand)]
     Slots(slots::SlotsCommand),
@@ -26,7 +41,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -35,6 +53,8 @@ fn main() -> ExitCode {
     };
     let outcome = runtime.block_on(async {
         match cli.command {
+            Command::Up(args) => up::run(*args).await,
+            Command::Users(cmd) => users::run(cmd).await,
             Command::Slots(cmd) => slots::run(cmd).await,
         }
     });
@@ -51,7 +71,9 @@ fn main() -> ExitCode {
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if std::env::var("CAIRN_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().init();
     } else {
