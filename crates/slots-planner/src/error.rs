@@ -86,9 +86,13 @@ pub enum PlanError {
     /// No master can take slots (all weights or capacities are zero).
     #[error("no master has capacity to hold slots")]
     NoCapacity,
-    /// The snapshot breaks a structural invariant (wrong number of slot loads, NaN values...).
+    /// The snapshot breaks a structural invariant (duplicate ids, NaN values...).
     #[error("invalid snapshot: {0}")]
     InvalidSnapshot(String),
+    /// A planner proposed moves that break the budget or do not replay onto the snapshot.
+    /// This is a bug in that planner, reported rather than applied.
+    #[error("planner proposed an inconsistent plan: {0}")]
+    InconsistentProposal(String),
 }
 
 /// Editing an [`Ownership`](crate::Ownership) failed.

@@ -298,13 +298,11 @@ impl Layout {
 
     /// Worst normalised load node `i` would have with load vector `load`.
     pub(crate) fn score_of(&self, i: usize, load: &[f64; RESOURCES]) -> f64 {
-        let mut worst = 0.0f64;
-        for r in 0..RESOURCES {
-            if self.active[r] {
-                worst = worst.max(norm(load[r], self.cap[i][r]));
-            }
-        }
-        worst
+        let cap = &self.cap[i];
+        (0..RESOURCES)
+            .filter(|&r| self.active[r])
+            .map(|r| norm(load[r], cap[r]))
+            .fold(0.0, f64::max)
     }
 
     /// True when node `i` can take `extra` more bytes within its memory limit.

@@ -11,8 +11,11 @@ mod format;
 mod layout;
 mod ownership;
 mod plan;
+mod planner;
 mod policy;
 mod snapshot;
+mod summary;
+pub mod synthetic;
 
 pub use error::{FormatError, OwnershipError, PlanError};
 pub use fingerprint::topology_fingerprint;
@@ -20,6 +23,7 @@ pub use format::{PlanFormat, SnapshotFormat};
 pub use layout::{Layout, Resource};
 pub use ownership::{Ownership, SLOT_COUNT, SlotRange, apply_moves};
 pub use plan::{Cost, Move, NodeLoad, NodePrediction, Plan, ResourcePrediction};
+pub use planner::{CountPlanner, LoadPlanner, OriginPlanner, Planner, Proposal, plan, planner_for};
 pub use policy::{Mode, Policy, UnknownMode};
 pub use snapshot::{
     Capacity, CapacitySource, LoadSource, Node, Role, ServerInfo, SlotLoad, SlotLoadEntry,
