@@ -118,18 +118,16 @@ impl BeginWrite for PgPool {
         self.begin()
     }
 
-    fn begin_serialized(
+    async fn begin_serialized(
         &self,
         key: i64,
-    ) -> impl Future<Output = Result<Transaction<'static, Postgres>, sqlx::Error>> + Send {
-        async move {
-            let mut tx = self.begin().await?;
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-            Ok(tx)
-        }
+    ) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        let mut tx = self.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
     }
 }
 
