@@ -44,6 +44,22 @@ enum Bound {
     Many(Vec<Scalar>, MultiValues),
 }
 
+/// The part of a range a placeholder names (`{{ r.start }}`, `{{ r.end }}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RangeField {
+    Start,
+    End,
+}
+
+impl RangeField {
+    fn name(self) -> &'static str {
+        match self {
+            RangeField::Start => "start",
+            RangeField::End => "end",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     /// The values as given.
@@ -117,15 +133,17 @@ fn locate<'s>(
     key: &str,
     specs: &'s [ParameterSpec],
     values: &Map<String, Value>,
-) -> (String, Option<&'static str>, Option<&'s ParameterSpec>) {
+) -> (String, Option<RangeField>, Option<&'s ParameterSpec>) {
     let spec_named = |name: &str| specs.iter().find(|s| s.name == name);
     if let Some(spec) = spec_named(key) {
         return (key.to_owned(), None, Some(spec));
     }
-    let split = [".start", ".end"].iter().find_map(|suffix| {
-        key.strip_suffix(suffix)
-            .map(|base| (base, if *suffix == ".start" { "start" } else { "end" }))
-    });
+    let split = [RangeField::Start, RangeField::End]
+        .into_iter()
+        .find_map(|field| {
+            let base = key.strip_suffix(field.name())?.strip_suffix('.')?;
+            Some((base, field))
+        });
     match split {
         Some((base, field)) if spec_named(base).is_some() || !values.contains_key(key) => {
             (base.to_owned(), Some(field), spec_named(base))
@@ -159,19 +177,22 @@ fn value_for(
 fn select_field(
     name: &str,
     resolved: &Resolved,
-    field: Option<&'static str>,
+    field: Option<RangeField>,
 ) -> Result<Bound, ParamError> {
     let invalid = |reason: String| ParamError::Invalid {
         name: name.to_owned(),
         reason,
     };
     match (resolved, field) {
-        (Resolved::Range { start, .. }, Some("start")) => Ok(Bound::One(start.clone())),
-        (Resolved::Range { end, .. }, Some(_)) => Ok(Bound::One(end.clone())),
+        (Resolved::Range { start, .. }, Some(RangeField::Start)) => Ok(Bound::One(start.clone())),
+        (Resolved::Range { end, .. }, Some(RangeField::End)) => Ok(Bound::One(end.clone())),
         (Resolved::Range { .. }, None) => Err(invalid(format!(
             "a range is used as {{{{ {name}.start }}}} and {{{{ {name}.end }}}}"
         ))),
-        (_, Some(field)) => Err(invalid(format!("it is not a range and has no '{field}'"))),
+        (_, Some(field)) => Err(invalid(format!(
+            "it is not a range and has no '{}'",
+            field.name()
+        ))),
         (Resolved::One(scalar), None) => Ok(Bound::One(scalar.clone())),
         (Resolved::Many(items, multi), None) => Ok(Bound::Many(items.clone(), multi.clone())),
     }
