@@ -13,6 +13,7 @@ compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || need_apt+=(postgresq
 command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv python3-pip)
 command -v unzip >/dev/null || need_apt+=(unzip)
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"

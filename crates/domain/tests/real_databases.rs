@@ -1,6 +1,7 @@
 //! Rendered parameters against the real lexers: PostgreSQL and MariaDB started by
-//! `cairn-testkit` run every rendered query, and each must return exactly the value that was
-//! passed in, as one row of one column.
+//! `cairn-testkit`, and SQLite through its `sqlite3` shell on an in-memory database, run every
+//! rendered query, and each must return exactly the value that was passed in, as one row of one
+//! column.
 //!
 //! The unit tests check rendering against Cairn's own model of each dialect; this checks the
 //! model. Every case is wrapped as `SELECT <id>, hex(v) FROM (<rendered query>) s`, so a value
@@ -100,6 +101,30 @@ const MARIADB: &[Case] = &[
     case("SELECT 'a' AS v # {{ t }}\n", "a", true),
     case("SELECT /* {{ t }} */ 'a' AS v", "a", true),
     case("SELECT /*{{ t }} */ 'a' AS v", "a", true),
+];
+
+const SQLITE: &[Case] = &[
+    case("SELECT '{{ t }}' AS v", "{}", false),
+    case("SELECT {{ t }} AS v", "{}", false),
+    case("SELECT 'x' || {{ t }} || 'y' AS v", "x{}y", false),
+    case("SELECT \"{{ t }}\" AS v", "{}", false),
+    case("SELECT 'a' AS v -- {{ t }}\n", "a", true),
+    case("SELECT /* {{ t }} */ 'a' AS v", "a", true),
+    case(
+        "SELECT \"{{ t }}\" AS v FROM (SELECT 'ok' AS \"{{ t }}\")",
+        "ok",
+        false,
+    ),
+    case(
+        "SELECT [{{ t }}] AS v FROM (SELECT 'ok' AS [{{ t }}])",
+        "ok",
+        true,
+    ),
+    case(
+        "SELECT `{{ t }}` AS v FROM (SELECT 'ok' AS `{{ t }}`)",
+        "ok",
+        false,
+    ),
 ];
 
 /// `(id, rendered query, expected value)` for every case that renders; refusals are checked
@@ -224,4 +249,36 @@ fn mariadb_without_backslash_escapes_only_doubles_backslashes() {
     let cases = rendered(Dialect::MySql, MARIADB);
     let output = run_mariadb(server, &cases, "NO_BACKSLASH_ESCAPES");
     check(&output, &cases, |value| value.replace('\\', "\\\\"));
+}
+
+#[test]
+fn sqlite_returns_every_value_unchanged() {
+    let cases = rendered(Dialect::Sqlite, SQLITE);
+    assert!(cases.len() > 1500, "most cases render: {}", cases.len());
+    let mut script = String::from(".bail on\n");
+    for (id, sql, _) in &cases {
+        script.push_str(&format!(
+            "SELECT '{id}' || '|' || hex(v) FROM (\n{sql}\n);\n"
+        ));
+    }
+    let mut shell = Command::new("sqlite3")
+        .args(["-batch", ":memory:"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run sqlite3 (scripts/test.sh installs it)");
+    shell
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write script");
+    let out = shell.wait_with_output().expect("sqlite3 output");
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "sqlite3 failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check(&String::from_utf8_lossy(&out.stdout), &cases, str::to_owned);
 }
