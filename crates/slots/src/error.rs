@@ -69,9 +69,57 @@ pub enum SlotsError {
         /// What the operator should do.
         remedy: &'static str,
     },
+    /// A key is too big to move safely with `MIGRATE`.
+    #[error(
+        "key {key:?} in slot {slot} is {bytes} bytes, above the {limit}-byte limit (--max-key-bytes): \
+         MIGRATE would block the node; move it by hand in a quiet period or raise the limit, then resume"
+    )]
+    BigKey {
+        /// The slot.
+        slot: u16,
+        /// The key (lossy UTF-8).
+        key: String,
+        /// Its `MEMORY USAGE`.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A key exists on both sides of a migration with different values.
+    #[error(
+        "key {key:?} of slot {slot} already exists with a different value on {target}: compare both \
+         copies and delete the wrong one, then `cairn slots resume` (or resume with --replace to keep \
+         the source's copy)"
+    )]
+    BusyKey {
+        /// The slot.
+        slot: u16,
+        /// The key (lossy UTF-8).
+        key: String,
+        /// The target address.
+        target: String,
+    },
+    /// The request does not fit the cluster (changed topology, unsupported method, ...).
+    #[error("{reason}; {remedy}")]
+    Refused {
+        /// What does not fit.
+        reason: String,
+        /// What to do.
+        remedy: String,
+    },
+    /// The journal could not be written or read.
+    #[error(transparent)]
+    Journal(#[from] crate::migrate::journal::JournalError),
 }
 
 impl SlotsError {
+    /// A refusal with its remedy.
+    pub fn refused(reason: impl Into<String>, remedy: impl Into<String>) -> SlotsError {
+        SlotsError::Refused {
+            reason: reason.into(),
+            remedy: remedy.into(),
+        }
+    }
+
     /// Wraps a command error.
     pub fn command(addr: &str, command: &str, source: redis::RedisError) -> SlotsError {
         SlotsError::Command {

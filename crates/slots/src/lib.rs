@@ -18,6 +18,7 @@
 //! - [`router`]: our own request routing with `MOVED`/`ASK` handling (no cluster client).
 //! - [`bench`]: the load generator and key loader of `cairn slots bench`.
 //! - [`measure`]: live cluster -> planner snapshot (load sources and capacity).
+//! - [`migrate`]: apply and resume a plan (legacy and atomic protocols, journal, throttles).
 //! - [`error`]: [`SlotsError`], one-line errors that name the remedy.
 
 pub mod bench;
@@ -26,6 +27,7 @@ pub mod cluster;
 pub mod error;
 pub mod info;
 pub mod measure;
+pub mod migrate;
 pub mod nodes;
 pub mod router;
 pub mod slot;

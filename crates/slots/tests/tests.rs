@@ -2,6 +2,7 @@
 //!
 //! One test binary (see `Cargo.toml`), one module per topic.
 
+mod apply;
 mod bench;
 mod discovery;
 mod measure;

@@ -1,0 +1,326 @@
+//! The apply journal: what an interrupted `cairn slots apply` was doing, so that
+//! `cairn slots resume` can finish it.
+//!
+//! # Format
+//! JSON lines, appended and `fsync`ed *before* the step they announce is sent to the cluster:
+//! - `{"kind":"start", ...}`: the plan fingerprint, the layout apply started from, the moves,
+//!   the method and settings;
+//! - `{"kind":"step","slot":s,"step":"open"|"keys"|"assign"|"atomic"}` before each protocol step
+//!   of a slot;
+//! - `{"kind":"done","slot":s}` after a slot is owned by its target everywhere;
+//! - `{"kind":"finished"}` after the final verification.
+//!
+//! A journal without `finished` means work may be left: resume reads it, checks the cluster is
+//! still the one it was writing about, and finishes every move without `done`.
+
+use cairn_slots_planner::{Move, SlotRange};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+/// One journal line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Record {
+    /// The apply began.
+    Start {
+        /// The plan's `snapshot_fingerprint`.
+        plan_fingerprint: String,
+        /// The slot owners when apply began.
+        start_layout: Vec<SlotRange>,
+        /// The seed used.
+        seed: String,
+        /// Every move of the plan, in order.
+        moves: Vec<Move>,
+        /// `legacy` or `atomic`.
+        method: String,
+    },
+    /// A protocol step of one slot is about to be sent.
+    Step {
+        /// The slot.
+        slot: u16,
+        /// `open`, `keys`, `assign` or `atomic`.
+        step: String,
+    },
+    /// A slot is fully moved.
+    Done {
+        /// The slot.
+        slot: u16,
+    },
+    /// Every move is done and the cluster verified.
+    Finished,
+}
+
+/// Journal I/O errors, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// Reading or writing failed.
+    #[error("journal {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line is not a journal record.
+    #[error("journal {path} line {line} is not a cairn journal record: {reason}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The parse error.
+        reason: String,
+    },
+    /// The journal has no start record.
+    #[error("journal {path} is empty or has no start record; nothing to resume")]
+    NoStart {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// An open journal being appended to.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+}
+
+impl Journal {
+    /// Creates (or truncates) a journal at `path`.
+    ///
+    /// # Errors
+    /// [`JournalError::Io`].
+    pub fn create(path: &Path) -> Result<Journal, JournalError> {
+        let file = File::create(path).map_err(|source| JournalError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Journal {
+            path: path.into(),
+            file,
+        })
+    }
+
+    /// Opens an existing journal for appending.
+    ///
+    /// # Errors
+    /// [`JournalError::Io`].
+    pub fn append(path: &Path) -> Result<Journal, JournalError> {
+        let file = OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(|source| JournalError::Io {
+                path: path.into(),
+                source,
+            })?;
+        Ok(Journal {
+            path: path.into(),
+            file,
+        })
+    }
+
+    /// The file path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends `record` and flushes it to disk.
+    ///
+    /// # Errors
+    /// [`JournalError::Io`].
+    pub fn write(&mut self, record: &Record) -> Result<(), JournalError> {
+        let io = |source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        // Records are plain data: serializing cannot fail.
+        let mut line = serde_json::to_vec(record).expect("journal records serialize");
+        line.push(b'\n');
+        self.file.write_all(&line).map_err(io)?;
+        self.file.sync_data().map_err(io)
+    }
+}
+
+/// A journal read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JournalState {
+    /// The start record's fields.
+    pub plan_fingerprint: String,
+    /// Layout at start.
+    pub start_layout: Vec<SlotRange>,
+    /// Seed.
+    pub seed: String,
+    /// All moves.
+    pub moves: Vec<Move>,
+    /// Method.
+    pub method: String,
+    /// Slots with a `done` record.
+    pub done: BTreeSet<u16>,
+    /// Slots with a step but no `done`.
+    pub started: BTreeSet<u16>,
+    /// Whether the apply finished.
+    pub finished: bool,
+}
+
+impl JournalState {
+    /// Moves without a `done` record, in plan order.
+    pub fn pending(&self) -> Vec<Move> {
+        self.moves
+            .iter()
+            .filter(|m| !self.done.contains(&m.slot))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Reads a journal. A torn last line (a crash mid-write) is ignored.
+///
+/// # Errors
+/// [`JournalError`] when the file cannot be read, a line in the middle is corrupt, or there is
+/// no start record.
+pub fn read(path: &Path) -> Result<JournalState, JournalError> {
+    let file = File::open(path).map_err(|source| JournalError::Io {
+        path: path.into(),
+        source,
+    })?;
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(|source| JournalError::Io {
+            path: path.into(),
+            source,
+        })?;
+    let mut state: Option<JournalState> = None;
+    let last = lines.len();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = match serde_json::from_str(line) {
+            Ok(r) => r,
+            Err(_) if i + 1 == last => break,
+            Err(e) => {
+                return Err(JournalError::Corrupt {
+                    path: path.into(),
+                    line: i + 1,
+                    reason: e.to_string(),
+                });
+            }
+        };
+        match (record, state.as_mut()) {
+            (
+                Record::Start {
+                    plan_fingerprint,
+                    start_layout,
+                    seed,
+                    moves,
+                    method,
+                },
+                _,
+            ) => {
+                state = Some(JournalState {
+                    plan_fingerprint,
+                    start_layout,
+                    seed,
+                    moves,
+                    method,
+                    done: BTreeSet::new(),
+                    started: BTreeSet::new(),
+                    finished: false,
+                });
+            }
+            (Record::Step { slot, .. }, Some(s)) => {
+                s.started.insert(slot);
+            }
+            (Record::Done { slot }, Some(s)) => {
+                s.started.remove(&slot);
+                s.done.insert(slot);
+            }
+            (Record::Finished, Some(s)) => s.finished = true,
+            (_, None) => return Err(JournalError::NoStart { path: path.into() }),
+        }
+    }
+    state.ok_or_else(|| JournalError::NoStart { path: path.into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mv(slot: u16) -> Move {
+        Move {
+            slot,
+            from: "a".into(),
+            to: "b".into(),
+            keys: 1,
+            bytes: 10,
+        }
+    }
+
+    #[test]
+    fn round_trip_and_torn_tail() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut j = Journal::create(&path).unwrap();
+        j.write(&Record::Start {
+            plan_fingerprint: "f".into(),
+            start_layout: vec![SlotRange {
+                start: 0,
+                end: 16383,
+                node: "a".into(),
+            }],
+            seed: "h:1".into(),
+            moves: vec![mv(1), mv(2), mv(3)],
+            method: "legacy".into(),
+        })
+        .unwrap();
+        j.write(&Record::Step {
+            slot: 1,
+            step: "open".into(),
+        })
+        .unwrap();
+        j.write(&Record::Done { slot: 1 }).unwrap();
+        j.write(&Record::Step {
+            slot: 2,
+            step: "keys".into(),
+        })
+        .unwrap();
+        drop(j);
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"kind\":\"do")
+            .unwrap();
+        let s = read(&path).unwrap();
+        assert_eq!(s.done.iter().copied().collect::<Vec<_>>(), vec![1]);
+        assert_eq!(s.started.iter().copied().collect::<Vec<_>>(), vec![2]);
+        assert_eq!(
+            s.pending().iter().map(|m| m.slot).collect::<Vec<_>>(),
+            vec![2, 3]
+        );
+        assert!(!s.finished);
+    }
+
+    #[test]
+    fn rejects_foreign_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        std::fs::write(&path, "{\"kind\":\"done\",\"slot\":1}\n{}\n").unwrap();
+        assert!(matches!(read(&path), Err(JournalError::NoStart { .. })));
+        std::fs::write(&path, "garbage\n{\"kind\":\"finished\"}\n").unwrap();
+        assert!(matches!(
+            read(&path),
+            Err(JournalError::Corrupt { line: 1, .. })
+        ));
+        assert!(matches!(
+            read(&dir.path().join("missing")),
+            Err(JournalError::Io { .. })
+        ));
+    }
+}

@@ -1,0 +1,307 @@
+//! Moving one slot with the legacy protocol every Redis and Valkey version supports.
+//!
+//! 1. target `CLUSTER SETSLOT s IMPORTING source`, source `CLUSTER SETSLOT s MIGRATING target`;
+//! 2. until the slot is empty: source `CLUSTER GETKEYSINSLOT s n`, then one
+//!    `MIGRATE host port "" 0 timeout KEYS k1 .. kn` for the whole batch (redis-cli sends 10 keys
+//!    per call; the per-call round trips dominate, so Cairn sends many);
+//! 3. `CLUSTER SETSLOT s NODE target` on the target first (so it serves the slot before anyone
+//!    else points clients at it), then the source, then every other master.
+//!
+//! The function is idempotent, so `resume` and `fix` reuse it: it looks at both nodes' own views
+//! first and skips the steps already done (a target that already owns the slot goes straight to
+//! step 3).
+//!
+//! `BUSYKEY` (the key already exists on the target, e.g. after an earlier failed attempt) is
+//! resolved key by key: identical copies (`DUMP` equal) just drop the source's copy; different
+//! copies stop the move with [`SlotsError::BusyKey`] unless `replace` is set.
+
+use super::{Ctx, Step};
+use crate::client::{NodeClient, Timeouts};
+use crate::error::SlotsError;
+use cairn_slots_planner::Move;
+use redis::Value;
+use std::time::Duration;
+
+/// Keys and bytes one slot move carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Moved {
+    /// Keys migrated.
+    pub keys: u64,
+    /// Bytes migrated (measured only when a byte limit or the big-key check needs it).
+    pub bytes: u64,
+}
+
+fn setslot(slot: u16, state: &str, id: &str) -> redis::Cmd {
+    let mut c = redis::cmd("CLUSTER");
+    c.arg("SETSLOT").arg(slot).arg(state).arg(id);
+    c
+}
+
+/// `(owner per node's own view, open markers)` for `node` and `slot`.
+async fn own_view(node: &NodeClient, slot: u16) -> Result<(bool, bool, bool), SlotsError> {
+    let view = node.cluster_nodes().await?;
+    let me = view
+        .myself()
+        .ok_or_else(|| SlotsError::bad_reply(node.addr(), "CLUSTER NODES", "no myself line"))?;
+    let owns = me.slots.iter().any(|&(a, b)| a <= slot && slot <= b);
+    let migrating = me.migrating.iter().any(|(s, _)| *s == slot);
+    let importing = me.importing.iter().any(|(s, _)| *s == slot);
+    Ok((owns, migrating, importing))
+}
+
+/// Sizes of `keys` by `MEMORY USAGE` (0 for keys that vanished).
+async fn sizes(node: &NodeClient, keys: &[Vec<u8>]) -> Result<Vec<u64>, SlotsError> {
+    let mut pipe = redis::pipe();
+    for k in keys {
+        pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
+    }
+    let mut conn = node.connection();
+    let v: Vec<Value> = pipe
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| SlotsError::command(node.addr(), "MEMORY USAGE", e))?;
+    Ok(v.into_iter()
+        .map(|x| {
+            if let Value::Int(n) = x {
+                n.max(0) as u64
+            } else {
+                0
+            }
+        })
+        .collect())
+}
+
+fn check_big(slot: u16, keys: &[Vec<u8>], sizes: &[u64], limit: u64) -> Result<(), SlotsError> {
+    if limit == 0 {
+        return Ok(());
+    }
+    match keys.iter().zip(sizes).find(|(_, s)| **s > limit) {
+        Some((k, s)) => Err(SlotsError::BigKey {
+            slot,
+            key: String::from_utf8_lossy(k).into_owned(),
+            bytes: *s,
+            limit,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Checks every key of `slot` on `source` against `limit` before the slot is opened, so that a
+/// big key stops the move while nothing is half-moved.
+///
+/// # Errors
+/// [`SlotsError::BigKey`], or a command error.
+pub async fn precheck_big_keys(
+    source: &NodeClient,
+    slot: u16,
+    limit: u64,
+) -> Result<(), SlotsError> {
+    if limit == 0 {
+        return Ok(());
+    }
+    let count: u64 = source
+        .query(redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot))
+        .await?;
+    if count == 0 {
+        return Ok(());
+    }
+    let keys: Vec<Vec<u8>> = source
+        .query(
+            redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(slot)
+                .arg(count),
+        )
+        .await?;
+    for chunk in keys.chunks(1000) {
+        check_big(slot, chunk, &sizes(source, chunk).await?, limit)?;
+    }
+    Ok(())
+}
+
+/// Moves `mv.slot` from `mv.from` to `mv.to`; see the module docs.
+///
+/// # Errors
+/// Any command error (the slot is then left open, which the journal records), [`SlotsError::BigKey`]
+/// or [`SlotsError::BusyKey`].
+pub async fn move_slot(ctx: &Ctx<'_>, mv: &Move) -> Result<Moved, SlotsError> {
+    let slot = mv.slot;
+    let src = ctx.cluster.client(&mv.from)?;
+    let dst = ctx.cluster.client(&mv.to)?;
+    let mut moved = Moved::default();
+    let (dst_owns, _, dst_importing) = own_view(dst, slot).await?;
+    if !dst_owns {
+        let (src_owns, src_migrating, _) = own_view(src, slot).await?;
+        if !src_owns {
+            return Err(SlotsError::refused(
+                format!(
+                    "slot {slot} is owned by neither {} nor {}",
+                    short(&mv.from),
+                    short(&mv.to)
+                ),
+                "run `cairn slots fix`, then measure and plan again",
+            ));
+        }
+        if !dst_importing && !src_migrating {
+            precheck_big_keys(src, slot, ctx.opts.max_key_bytes).await?;
+        }
+        ctx.journal(Step::Open, slot)?;
+        let _: () = dst.query(&setslot(slot, "IMPORTING", &mv.from)).await?;
+        let _: () = src.query(&setslot(slot, "MIGRATING", &mv.to)).await?;
+        ctx.journal(Step::Keys, slot)?;
+        moved = migrate_keys(ctx, src, dst, mv).await?;
+    }
+    ctx.journal(Step::Assign, slot)?;
+    assign_everywhere(ctx, slot, &mv.to, Some(&mv.from)).await?;
+    Ok(moved)
+}
+
+/// `CLUSTER SETSLOT slot NODE owner` on the owner, then `first_after` (the source), then every
+/// other master.
+///
+/// # Errors
+/// A command error.
+pub async fn assign_everywhere(
+    ctx: &Ctx<'_>,
+    slot: u16,
+    owner: &str,
+    first_after: Option<&str>,
+) -> Result<(), SlotsError> {
+    let cmd = setslot(slot, "NODE", owner);
+    let _: () = ctx.cluster.client(owner)?.query(&cmd).await?;
+    if let Some(src) = first_after {
+        let _: () = ctx.cluster.client(src)?.query(&cmd).await?;
+    }
+    for m in ctx.cluster.masters() {
+        if m.id() != owner && Some(m.id()) != first_after {
+            let _: () = ctx.cluster.client(m.id())?.query(&cmd).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Step 2 of the protocol: batches of keys from `src` to `dst` until the slot is empty on `src`.
+///
+/// # Errors
+/// As [`move_slot`].
+pub async fn migrate_keys(
+    ctx: &Ctx<'_>,
+    src: &NodeClient,
+    dst: &NodeClient,
+    mv: &Move,
+) -> Result<Moved, SlotsError> {
+    let slot = mv.slot;
+    let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
+    // A dedicated connection: a long MIGRATE must not hold up other commands to this node.
+    let mig = NodeClient::connect_with(
+        src.addr(),
+        Timeouts {
+            connect: Duration::from_secs(3),
+            response: ctx.opts.migrate_timeout + Duration::from_secs(5),
+        },
+    )
+    .await?;
+    let (host, port) = dst
+        .addr()
+        .rsplit_once(':')
+        .ok_or_else(|| SlotsError::BadAddress {
+            addr: dst.addr().to_string(),
+        })?;
+    let mut moved = Moved::default();
+    let measure = ctx.throttle.limits_bytes() || ctx.opts.max_key_bytes > 0;
+    loop {
+        let keys: Vec<Vec<u8>> = src
+            .query(
+                redis::cmd("CLUSTER")
+                    .arg("GETKEYSINSLOT")
+                    .arg(slot)
+                    .arg(ctx.opts.keys_per_migrate),
+            )
+            .await?;
+        if keys.is_empty() {
+            return Ok(moved);
+        }
+        let bytes: u64 = if measure {
+            let s = sizes(src, &keys).await?;
+            check_big(slot, &keys, &s, ctx.opts.max_key_bytes)?;
+            s.iter().sum()
+        } else {
+            0
+        };
+        ctx.throttle.wait(keys.len() as u64, bytes).await;
+        let mut cmd = redis::cmd("MIGRATE");
+        cmd.arg(host).arg(port).arg("").arg(0).arg(timeout_ms);
+        if ctx.opts.replace {
+            cmd.arg("REPLACE");
+        }
+        cmd.arg("KEYS").arg(&keys);
+        match mig.query::<Value>(&cmd).await {
+            Ok(_) => {}
+            Err(SlotsError::Command { source, .. }) if source.to_string().contains("BUSYKEY") => {
+                resolve_busy(
+                    &mig,
+                    dst,
+                    host,
+                    port,
+                    timeout_ms,
+                    slot,
+                    &keys,
+                    ctx.opts.replace,
+                )
+                .await?;
+            }
+            Err(e) => return Err(e),
+        }
+        moved.keys += keys.len() as u64;
+        moved.bytes += bytes;
+        ctx.progress.keys_moved(slot, keys.len() as u64, bytes);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn resolve_busy(
+    src: &NodeClient,
+    dst: &NodeClient,
+    host: &str,
+    port: &str,
+    timeout_ms: u64,
+    slot: u16,
+    keys: &[Vec<u8>],
+    replace: bool,
+) -> Result<(), SlotsError> {
+    for key in keys {
+        let mut one = redis::cmd("MIGRATE");
+        one.arg(host).arg(port).arg(key).arg(0).arg(timeout_ms);
+        match src.query::<Value>(&one).await {
+            Ok(_) => continue,
+            Err(SlotsError::Command { source, .. }) if source.to_string().contains("BUSYKEY") => {}
+            Err(e) => return Err(e),
+        }
+        let here: Value = src.query(redis::cmd("DUMP").arg(key)).await?;
+        let mut ask = redis::pipe();
+        ask.cmd("ASKING").ignore().cmd("DUMP").arg(key);
+        let mut conn = dst.connection();
+        let there: Vec<Value> = ask
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| SlotsError::command(dst.addr(), "DUMP", e))?;
+        if there.first() == Some(&here) {
+            tracing::info!(slot, key = %String::from_utf8_lossy(key), "identical copy already on target; dropping the source's");
+            let _: Value = src.query(redis::cmd("DEL").arg(key)).await?;
+        } else if replace {
+            one.arg("REPLACE");
+            let _: Value = src.query(&one).await?;
+        } else {
+            return Err(SlotsError::BusyKey {
+                slot,
+                key: String::from_utf8_lossy(key).into_owned(),
+                target: dst.addr().to_string(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn short(id: &str) -> &str {
+    crate::cluster::short_id(id)
+}

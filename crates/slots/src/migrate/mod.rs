@@ -1,0 +1,492 @@
+//! `cairn slots apply` and `cairn slots resume`: carrying out a plan on a live cluster.
+//!
+//! Safety rules, in order:
+//! 1. The cluster must be healthy (every node up, `cluster_state:ok`, all views agree, no open
+//!    slots) and its topology fingerprint must equal the plan's: a plan made for another layout
+//!    is refused before anything is touched.
+//! 2. A journal ([`journal`]) records each step before it is sent, so a crash leaves a file that
+//!    `resume` finishes from.
+//! 3. Moves run in plan order, at most `max_parallel` at once and never two on the same node, so
+//!    each node takes part in one migration at a time.
+//! 4. At the end every node must agree that each moved slot belongs to its target, and the
+//!    cluster must be healthy again.
+//!
+//! # Layout
+//! - [`legacy`]: the `SETSLOT`/`MIGRATE` protocol, idempotent for resume.
+//! - [`atomic`]: Valkey 9 `CLUSTER MIGRATESLOTS`.
+//! - [`journal`]: the crash journal.
+//! - [`throttle`]: keys/s and bytes/s limits shared by all moves.
+
+pub mod atomic;
+pub mod journal;
+pub mod legacy;
+pub mod throttle;
+
+use crate::cluster::Cluster;
+use crate::error::SlotsError;
+use crate::info::AtomicMigration;
+use cairn_slots_planner::{Move, Ownership, Plan, apply_moves};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use journal::{Journal, Record};
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use throttle::Throttle;
+
+/// How slots are moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Method {
+    /// Atomic when every master supports it and no throttle is set, else legacy.
+    #[default]
+    Auto,
+    /// `SETSLOT`/`MIGRATE`.
+    Legacy,
+    /// `CLUSTER MIGRATESLOTS` (Valkey 9+).
+    Atomic,
+}
+
+/// Settings of an apply or resume.
+#[derive(Debug, Clone)]
+pub struct ApplyOptions {
+    /// Migration method.
+    pub method: Method,
+    /// Slots in flight at once (on distinct node pairs).
+    pub max_parallel: usize,
+    /// Keys per `MIGRATE` call.
+    pub keys_per_migrate: usize,
+    /// `MIGRATE` timeout (and atomic job timeout per range).
+    pub migrate_timeout: Duration,
+    /// Keys per second over all moves.
+    pub max_keys_per_sec: Option<f64>,
+    /// Bytes per second over all moves.
+    pub max_bytes_per_sec: Option<f64>,
+    /// Largest key `MIGRATE` may carry, bytes (0: no check).
+    pub max_key_bytes: u64,
+    /// Overwrite keys that exist on the target with different values.
+    pub replace: bool,
+    /// The journal file.
+    pub journal: PathBuf,
+    /// How long to wait for all nodes to agree at the end.
+    pub converge_timeout: Duration,
+    /// Stop after this many completed moves, as if the process had died (for crash tests).
+    pub stop_after: Option<usize>,
+}
+
+impl ApplyOptions {
+    /// Defaults with the journal at `journal`.
+    pub fn new(journal: PathBuf) -> ApplyOptions {
+        ApplyOptions {
+            method: Method::Auto,
+            max_parallel: 4,
+            keys_per_migrate: 100,
+            migrate_timeout: Duration::from_secs(60),
+            max_keys_per_sec: None,
+            max_bytes_per_sec: None,
+            max_key_bytes: 256 * 1024 * 1024,
+            replace: false,
+            journal,
+            converge_timeout: Duration::from_secs(15),
+            stop_after: None,
+        }
+    }
+}
+
+/// Progress events, for bars or log lines. Every method has an empty default.
+pub trait Progress: Send + Sync {
+    /// Apply begins: `moves` moves carrying about `keys` keys.
+    fn begin(&self, _moves: usize, _keys: u64, _method: &str) {}
+    /// A move starts.
+    fn move_started(&self, _mv: &Move) {}
+    /// A batch of keys of `slot` was migrated.
+    fn keys_moved(&self, _slot: u16, _keys: u64, _bytes: u64) {}
+    /// A move finished.
+    fn move_done(&self, _mv: &Move) {}
+}
+
+/// A [`Progress`] that reports nothing.
+#[derive(Debug, Default)]
+pub struct Silent;
+
+impl Progress for Silent {}
+
+/// Protocol steps recorded in the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// `SETSLOT IMPORTING`/`MIGRATING`.
+    Open,
+    /// The `MIGRATE` loop.
+    Keys,
+    /// `SETSLOT NODE` everywhere.
+    Assign,
+    /// An atomic job.
+    Atomic,
+}
+
+impl Step {
+    fn as_str(self) -> &'static str {
+        match self {
+            Step::Open => "open",
+            Step::Keys => "keys",
+            Step::Assign => "assign",
+            Step::Atomic => "atomic",
+        }
+    }
+}
+
+/// What every move needs: the cluster, the options, the shared throttle, journal and progress.
+pub struct Ctx<'a> {
+    /// The cluster.
+    pub cluster: &'a Cluster,
+    /// Settings.
+    pub opts: &'a ApplyOptions,
+    /// Shared speed limits.
+    pub throttle: &'a Throttle,
+    /// Progress sink.
+    pub progress: &'a dyn Progress,
+    journal: &'a Mutex<Journal>,
+}
+
+impl Ctx<'_> {
+    /// Records a step before it is taken.
+    ///
+    /// # Errors
+    /// [`SlotsError::Journal`].
+    pub fn journal(&self, step: Step, slot: u16) -> Result<(), SlotsError> {
+        self.record(&Record::Step {
+            slot,
+            step: step.as_str().into(),
+        })
+    }
+
+    fn record(&self, r: &Record) -> Result<(), SlotsError> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write(r)?;
+        Ok(())
+    }
+}
+
+/// The outcome of an apply or resume.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Moves completed in this run.
+    pub moves: usize,
+    /// Keys migrated by the legacy protocol (atomic jobs do not report keys).
+    pub keys: u64,
+    /// `legacy` or `atomic`.
+    pub method: String,
+    /// Wall time, milliseconds.
+    pub elapsed_ms: u64,
+    /// Whether the run stopped early on purpose (`stop_after`).
+    pub stopped_early: bool,
+}
+
+fn choose_method(cluster: &Cluster, opts: &ApplyOptions) -> Result<&'static str, SlotsError> {
+    let throttled = opts.max_keys_per_sec.is_some() || opts.max_bytes_per_sec.is_some();
+    let atomic_everywhere = cluster.masters().all(|m| {
+        m.server.and_then(|s| s.atomic_migration()) == Some(AtomicMigration::ValkeyMigrateSlots)
+    });
+    match opts.method {
+        Method::Legacy => Ok("legacy"),
+        Method::Auto if atomic_everywhere && !throttled => Ok("atomic"),
+        Method::Auto => Ok("legacy"),
+        Method::Atomic if !atomic_everywhere => Err(SlotsError::refused(
+            "--method atomic needs CLUSTER MIGRATESLOTS (Valkey 9+) on every master",
+            "use --method legacy or auto",
+        )),
+        Method::Atomic if throttled => Err(SlotsError::refused(
+            "atomic migration cannot be throttled (the server has no bandwidth limit)",
+            "drop --max-keys-per-sec/--max-bytes-per-sec or use --method legacy",
+        )),
+        Method::Atomic => Ok("atomic"),
+    }
+}
+
+/// Applies `plan` to `cluster`.
+///
+/// # Errors
+/// [`SlotsError::Unhealthy`] before anything moved, [`SlotsError::Refused`] when the cluster's
+/// fingerprint is not the plan's (or the method cannot be used), then any error of a move (the
+/// journal then tells `resume` where to continue).
+pub async fn apply(
+    cluster: &Cluster,
+    plan: &Plan,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, SlotsError> {
+    cluster.require_healthy().await?;
+    let live = cluster.fingerprint();
+    if live != plan.snapshot_fingerprint {
+        return Err(SlotsError::refused(
+            format!(
+                "the cluster changed since the snapshot (topology fingerprint {live}, plan made for {})",
+                plan.snapshot_fingerprint
+            ),
+            "measure and plan again",
+        ));
+    }
+    let method = choose_method(cluster, opts)?;
+    let start = cluster.ownership();
+    apply_moves(&start, &plan.moves).map_err(|e| {
+        SlotsError::refused(
+            format!("the plan does not fit the cluster: {e}"),
+            "measure and plan again",
+        )
+    })?;
+    let mut journal = Journal::create(&opts.journal)?;
+    journal.write(&Record::Start {
+        plan_fingerprint: plan.snapshot_fingerprint.clone(),
+        start_layout: start.ranges(),
+        seed: cluster.seed().to_string(),
+        moves: plan.moves.clone(),
+        method: method.to_string(),
+    })?;
+    run(cluster, &plan.moves, method, opts, progress, journal).await
+}
+
+/// Finishes the apply recorded in the journal at `opts.journal`, discovering the cluster through
+/// `seed` (or the journal's seed).
+///
+/// # Errors
+/// [`SlotsError::Journal`] for an unreadable journal, [`SlotsError::Refused`] when the cluster is
+/// not the one the journal describes (a slot outside the plan changed owner), else as
+/// [`apply`].
+pub async fn resume(
+    seed: Option<&str>,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, SlotsError> {
+    let state = journal::read(&opts.journal)?;
+    if state.finished {
+        return Ok(ApplyReport {
+            method: state.method,
+            ..ApplyReport::default()
+        });
+    }
+    let cluster = Cluster::discover(seed.unwrap_or(&state.seed)).await?;
+    let start = Ownership::from_ranges(&state.start_layout).map_err(|e| {
+        SlotsError::refused(
+            format!("journal start layout is invalid: {e}"),
+            "fix the cluster with `cairn slots fix`",
+        )
+    })?;
+    let done: Vec<Move> = state
+        .moves
+        .iter()
+        .filter(|m| state.done.contains(&m.slot))
+        .cloned()
+        .collect();
+    let expected = apply_moves(&start, &done).map_err(|e| {
+        SlotsError::refused(
+            format!("journal moves do not replay: {e}"),
+            "fix the cluster with `cairn slots fix`",
+        )
+    })?;
+    let pending = state.pending();
+    let pending_slots: BTreeMap<u16, &Move> = pending.iter().map(|m| (m.slot, m)).collect();
+    let live = cluster.ownership();
+    for (slot, owner) in live.iter() {
+        let ok = match pending_slots.get(&slot) {
+            Some(m) => owner == Some(m.from.as_str()) || owner == Some(m.to.as_str()),
+            None => owner == expected.owner(slot),
+        };
+        if !ok {
+            return Err(SlotsError::refused(
+                format!(
+                    "slot {slot} is owned by {} but the journal expects otherwise: the cluster changed",
+                    owner.unwrap_or("nobody")
+                ),
+                "repair with `cairn slots fix`, then measure and plan again",
+            ));
+        }
+    }
+    let health = cluster.health().await;
+    for p in &health.problems {
+        match p {
+            crate::cluster::Problem::OpenSlot { slot, .. } if pending_slots.contains_key(slot) => {}
+            crate::cluster::Problem::Disagreement { slot, .. }
+                if pending_slots.contains_key(slot) => {}
+            other => {
+                return Err(SlotsError::Unhealthy {
+                    reason: other.to_string(),
+                    remedy: "repair this first (`cairn slots fix` for open slots outside the plan)",
+                });
+            }
+        }
+    }
+    let journal = Journal::append(&opts.journal)?;
+    let method = if state.method == "atomic" {
+        "atomic"
+    } else {
+        "legacy"
+    };
+    run(&cluster, &pending, method, opts, progress, journal).await
+}
+
+async fn run(
+    cluster: &Cluster,
+    moves: &[Move],
+    method: &'static str,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+    journal: Journal,
+) -> Result<ApplyReport, SlotsError> {
+    let started = Instant::now();
+    let throttle = Throttle::new(opts.max_keys_per_sec, opts.max_bytes_per_sec);
+    let journal = Mutex::new(journal);
+    let ctx = Ctx {
+        cluster,
+        opts,
+        throttle: &throttle,
+        progress,
+        journal: &journal,
+    };
+    progress.begin(moves.len(), moves.iter().map(|m| m.keys).sum(), method);
+    let mut report = ApplyReport {
+        method: method.to_string(),
+        ..ApplyReport::default()
+    };
+    let outcome = match method {
+        "atomic" => run_atomic(&ctx, moves, &mut report).await,
+        _ => run_legacy(&ctx, moves, &mut report).await,
+    };
+    report.elapsed_ms = started.elapsed().as_millis() as u64;
+    outcome?;
+    if report.stopped_early {
+        return Ok(report);
+    }
+    verify(cluster, moves, opts.converge_timeout).await?;
+    ctx.record(&Record::Finished)?;
+    Ok(report)
+}
+
+async fn run_legacy(
+    ctx: &Ctx<'_>,
+    moves: &[Move],
+    report: &mut ApplyReport,
+) -> Result<(), SlotsError> {
+    let mut queue: Vec<&Move> = moves.iter().collect();
+    let mut busy: HashSet<&str> = HashSet::new();
+    let mut running = FuturesUnordered::new();
+    let mut first_error: Option<SlotsError> = None;
+    let mut completed = 0usize;
+    loop {
+        let may_start = first_error.is_none()
+            && ctx
+                .opts
+                .stop_after
+                .is_none_or(|n| completed + running.len() < n);
+        if may_start {
+            let mut i = 0;
+            while i < queue.len() && running.len() < ctx.opts.max_parallel.max(1) {
+                let m = queue[i];
+                if busy.contains(m.from.as_str()) || busy.contains(m.to.as_str()) {
+                    i += 1;
+                    continue;
+                }
+                queue.remove(i);
+                busy.insert(&m.from);
+                busy.insert(&m.to);
+                ctx.progress.move_started(m);
+                running.push(async move { (m, legacy::move_slot(ctx, m).await) });
+                if ctx
+                    .opts
+                    .stop_after
+                    .is_some_and(|n| completed + running.len() >= n)
+                {
+                    break;
+                }
+            }
+        }
+        let Some((m, result)) = running.next().await else {
+            break;
+        };
+        busy.remove(m.from.as_str());
+        busy.remove(m.to.as_str());
+        match result {
+            Ok(moved) => {
+                ctx.record(&Record::Done { slot: m.slot })?;
+                ctx.progress.move_done(m);
+                report.moves += 1;
+                report.keys += moved.keys;
+                completed += 1;
+            }
+            Err(e) => {
+                tracing::error!(slot = m.slot, error = %e, "slot move failed");
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    report.stopped_early = !queue.is_empty();
+    Ok(())
+}
+
+async fn run_atomic(
+    ctx: &Ctx<'_>,
+    moves: &[Move],
+    report: &mut ApplyReport,
+) -> Result<(), SlotsError> {
+    // One job per (source, target) pair, in order of first appearance in the plan.
+    let mut pairs: Vec<((String, String), Vec<&Move>)> = Vec::new();
+    for m in moves {
+        match pairs.iter_mut().find(|(k, _)| k.0 == m.from && k.1 == m.to) {
+            Some((_, v)) => v.push(m),
+            None => pairs.push(((m.from.clone(), m.to.clone()), vec![m])),
+        }
+    }
+    for ((from, to), group) in pairs {
+        if ctx.opts.stop_after.is_some_and(|n| report.moves >= n) {
+            report.stopped_early = true;
+            return Ok(());
+        }
+        for m in &group {
+            ctx.progress.move_started(m);
+        }
+        let slots: Vec<u16> = group.iter().map(|m| m.slot).collect();
+        atomic::move_slots(ctx, &from, &to, &slots).await?;
+        for m in group {
+            ctx.record(&Record::Done { slot: m.slot })?;
+            ctx.progress.move_done(m);
+            report.moves += 1;
+            report.keys += m.keys;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until every node agrees the moved slots belong to their targets and the cluster is
+/// healthy.
+///
+/// # Errors
+/// [`SlotsError::Unhealthy`] naming what is still wrong after `timeout`.
+pub async fn verify(
+    cluster: &Cluster,
+    moves: &[Move],
+    timeout: Duration,
+) -> Result<(), SlotsError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let fresh = cluster.refresh().await?;
+        let misplaced = moves
+            .iter()
+            .find(|m| fresh.owner(m.slot) != Some(m.to.as_str()));
+        let health = fresh.health().await;
+        match (misplaced, health.is_ok()) {
+            (None, true) => return Ok(()),
+            _ if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(200)).await,
+            (Some(m), _) => {
+                return Err(SlotsError::Unhealthy {
+                    reason: format!("slot {} is not owned by {} after the apply", m.slot, m.to),
+                    remedy: "run `cairn slots resume`, then `cairn slots fix` if it persists",
+                });
+            }
+            (None, false) => return health.into_result(),
+        }
+    }
+}

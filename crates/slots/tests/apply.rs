@@ -1,0 +1,286 @@
+//! Plan, apply and verify on real clusters; refusals; crash and resume.
+
+use crate::support::{cluster, dbsize_sum};
+use cairn_slots::SlotsError;
+use cairn_slots::bench::keys::KeySpace;
+use cairn_slots::bench::populate;
+use cairn_slots::client::Timeouts;
+use cairn_slots::cluster::Cluster;
+use cairn_slots::measure::{CapacityConfig, MeasureConfig, measure};
+use cairn_slots::migrate::{ApplyOptions, Method, Silent, apply, journal, resume};
+use cairn_slots::router::{Router, SlotMap};
+use cairn_slots_planner::{Mode, Plan, Policy, apply_moves, plan};
+use cairn_testkit::redis::Flavor;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// A count-mode plan that gives node 0 weight 3: moves slots from the others to it.
+async fn weighted_plan(found: &Cluster, max_moves: usize) -> Plan {
+    let heavy = found.masters().next().unwrap().id().to_string();
+    let cfg = MeasureConfig {
+        window: Duration::ZERO,
+        sample_keys: 1,
+        capacity: CapacityConfig::Weights(vec![(heavy, 3.0)]),
+        ..MeasureConfig::default()
+    };
+    let snap = measure(found, &cfg).await.unwrap();
+    let policy = Policy {
+        mode: Mode::Count,
+        max_moves: Some(max_moves),
+        ..Policy::default()
+    };
+    let p = plan(&snap, &policy).unwrap();
+    assert_eq!(p.moves.len(), max_moves, "{}", p.summary());
+    p
+}
+
+async fn all_keys_readable(found: &Cluster, keys: &KeySpace) {
+    let mut router = Router::new(Arc::new(SlotMap::from_cluster(found)), Timeouts::default());
+    let batch: Vec<_> = (0..keys.len())
+        .map(|i| {
+            let (k, s) = keys.key_and_slot(i);
+            let mut c = redis::cmd("EXISTS");
+            c.arg(k);
+            (s, c)
+        })
+        .collect();
+    for r in router.query_batch(batch).await {
+        assert_eq!(r.unwrap(), redis::Value::Int(1));
+    }
+}
+
+fn options(dir: &tempfile::TempDir) -> ApplyOptions {
+    let mut o = ApplyOptions::new(dir.path().join("journal"));
+    o.max_parallel = 3;
+    o
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_apply_verify_legacy_and_atomic() {
+    for (flavor, masters, replicas, method) in [
+        (Flavor::Redis, 3, 1, Method::Auto),
+        (Flavor::Valkey, 6, 0, Method::Legacy),
+        (Flavor::Valkey, 3, 1, Method::Auto),
+    ] {
+        let c = cluster(flavor, masters, replicas);
+        let found = Cluster::discover(&c.seed()).await.unwrap();
+        let keys = KeySpace::spread("k:", 4000);
+        populate(&found, &keys, 32, 100, 16).await.unwrap();
+        let p = weighted_plan(&found, 150).await;
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = options(&dir);
+        opts.method = method;
+        let report = apply(&found, &p, &opts, &Silent).await.unwrap();
+        let expected_method = if flavor == Flavor::Valkey && method == Method::Auto {
+            "atomic"
+        } else {
+            "legacy"
+        };
+        assert_eq!(report.method, expected_method, "{flavor:?}");
+        assert_eq!(report.moves, 150);
+        let after = Cluster::discover(&c.seed()).await.unwrap();
+        let want = apply_moves(&found.ownership(), &p.moves).unwrap();
+        assert_eq!(after.ownership(), want, "{flavor:?} {method:?}");
+        after.require_healthy().await.unwrap();
+        assert_eq!(dbsize_sum(&c), 4000);
+        all_keys_readable(&after, &keys).await;
+        let j = journal::read(&opts.journal).unwrap();
+        assert!(j.finished && j.done.len() == 150);
+        // The same plan again: the fingerprint no longer matches, nothing is touched.
+        let err = apply(&after, &p, &opts, &Silent).await.unwrap_err();
+        assert!(matches!(err, SlotsError::Refused { .. }), "{err}");
+        assert!(err.to_string().contains("measure and plan again"), "{err}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_acknowledged_write_is_lost_during_apply() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    populate(&found, &KeySpace::spread("bg:", 3000), 64, 100, 16)
+        .await
+        .unwrap();
+    let p = weighted_plan(&found, 300).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let map = Arc::new(SlotMap::from_cluster(&found));
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let (stop, map) = (stop.clone(), map.clone());
+            tokio::spawn(async move {
+                let mut router = Router::new(map, Timeouts::default());
+                let mut acked = Vec::new();
+                let mut failed = 0u64;
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("w{w}:{i}");
+                    let slot = cairn_slots::slot::slot_of(key.as_bytes());
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(&key).arg(i);
+                    match router.query(slot, cmd).await {
+                        Ok(_) => acked.push((key, i)),
+                        Err(_) => failed += 1,
+                    }
+                    i += 1;
+                }
+                (acked, failed, router.redirects)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir);
+    opts.keys_per_migrate = 10;
+    apply(&found, &p, &opts, &Silent).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    stop.store(true, Ordering::Relaxed);
+    let after = Cluster::discover(&c.seed()).await.unwrap();
+    let mut router = Router::new(Arc::new(SlotMap::from_cluster(&after)), Timeouts::default());
+    let mut total = 0;
+    let mut redirected = 0;
+    for w in writers {
+        let (acked, failed, redirects) = w.await.unwrap();
+        assert_eq!(failed, 0, "every write was answered");
+        redirected += redirects.moved + redirects.ask;
+        total += acked.len();
+        let batch: Vec<_> = acked
+            .iter()
+            .map(|(k, _)| {
+                let mut c = redis::cmd("GET");
+                c.arg(k);
+                (cairn_slots::slot::slot_of(k.as_bytes()), c)
+            })
+            .collect();
+        for (r, (k, v)) in router.query_batch(batch).await.into_iter().zip(&acked) {
+            let got: Option<String> = redis::from_redis_value(r.unwrap()).unwrap();
+            assert_eq!(
+                got.as_deref(),
+                Some(v.to_string().as_str()),
+                "acknowledged write of {k} lost"
+            );
+        }
+    }
+    assert!(
+        total > 200,
+        "writers made progress during the apply: {total}"
+    );
+    assert!(redirected > 0, "writers met the migration");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_apply_resumes_including_a_half_moved_slot() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let keys = KeySpace::spread("r:", 3000);
+    populate(&found, &keys, 32, 100, 16).await.unwrap();
+    let p = weighted_plan(&found, 60).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir);
+    opts.method = Method::Legacy;
+    opts.stop_after = Some(20);
+    let r = apply(&found, &p, &opts, &Silent).await.unwrap();
+    assert!(r.stopped_early && r.moves == 20, "{r:?}");
+    let j = journal::read(&opts.journal).unwrap();
+    assert!(!j.finished);
+    // Crash in the middle of the next move: slot open on both sides, half its keys moved.
+    let next = j.pending()[0].clone();
+    let src = found.client(&next.from).unwrap();
+    let dst = found.client(&next.to).unwrap();
+    let setslot = |state: &str, id: &str| {
+        let mut c = redis::cmd("CLUSTER");
+        c.arg("SETSLOT").arg(next.slot).arg(state).arg(id);
+        c
+    };
+    let _: () = dst.query(&setslot("IMPORTING", &next.from)).await.unwrap();
+    let _: () = src.query(&setslot("MIGRATING", &next.to)).await.unwrap();
+    let slot_keys: Vec<String> = src
+        .query(
+            redis::cmd("CLUSTER")
+                .arg("GETKEYSINSLOT")
+                .arg(next.slot)
+                .arg(100),
+        )
+        .await
+        .unwrap();
+    if let Some(k) = slot_keys.first() {
+        let (host, port) = dst.addr().rsplit_once(':').unwrap();
+        let _: String = src
+            .query(
+                redis::cmd("MIGRATE")
+                    .arg(host)
+                    .arg(port)
+                    .arg(k)
+                    .arg(0)
+                    .arg(5000),
+            )
+            .await
+            .unwrap();
+    }
+    let mut jw = journal::Journal::append(&opts.journal).unwrap();
+    jw.write(&journal::Record::Step {
+        slot: next.slot,
+        step: "keys".into(),
+    })
+    .unwrap();
+    drop(jw);
+    let err = Cluster::discover(&c.seed())
+        .await
+        .unwrap()
+        .require_healthy()
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("cairn slots resume"), "{err}");
+
+    opts.stop_after = None;
+    let r = resume(None, &opts, &Silent).await.unwrap();
+    assert_eq!(r.moves, 40, "{r:?}");
+    let after = Cluster::discover(&c.seed()).await.unwrap();
+    assert_eq!(
+        after.ownership(),
+        apply_moves(&found.ownership(), &p.moves).unwrap()
+    );
+    assert_eq!(dbsize_sum(&c), 3000);
+    all_keys_readable(&after, &keys).await;
+    assert!(journal::read(&opts.journal).unwrap().finished);
+    // Resuming a finished journal is a no-op.
+    assert_eq!(resume(None, &opts, &Silent).await.unwrap().moves, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_keys_and_unhealthy_clusters_are_refused_before_moving() {
+    let mut c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    populate(&found, &KeySpace::spread("b:", 500), 16, 100, 16)
+        .await
+        .unwrap();
+    let p = weighted_plan(&found, 10).await;
+    let big_slot = p.moves[0].slot;
+    let big_key = cairn_slots::slot::SlotKeys::new().key(big_slot, "big");
+    let owner = found.client(&p.moves[0].from).unwrap();
+    let _: () = owner
+        .query(redis::cmd("SET").arg(&big_key).arg("x".repeat(2 << 20)))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = options(&dir);
+    opts.max_parallel = 1;
+    opts.max_key_bytes = 1 << 20;
+    let err = apply(&found, &p, &opts, &Silent).await.unwrap_err();
+    assert!(
+        matches!(&err, SlotsError::BigKey { slot, .. } if *slot == big_slot),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--max-key-bytes"), "{err}");
+    // Nothing was left half-moved.
+    Cluster::discover(&c.seed())
+        .await
+        .unwrap()
+        .require_healthy()
+        .await
+        .unwrap();
+
+    c.kill_node(2);
+    let down = Cluster::discover(&c.seed()).await.unwrap();
+    let err = apply(&down, &p, &opts, &Silent).await.unwrap_err();
+    assert!(matches!(err, SlotsError::Unhealthy { .. }), "{err}");
+}
