@@ -20,7 +20,9 @@ use md5::{Digest, Md5};
 
 /// Redash's hash of a query text: 32 lowercase hex digits.
 ///
-/// Pass the text with parameters already applied (see [`crate::params::render`]).
+/// Pass the text that will actually run: parameters applied (see [`crate::params::render`]),
+/// and any automatic `LIMIT` added (Redash hashes after its `apply_auto_limit`). Redash stores a
+/// saved query's `query_hash` the same way, with the parameters' default values applied.
 ///
 /// # Examples
 ///
