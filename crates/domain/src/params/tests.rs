@@ -666,3 +666,38 @@ proptest! {
         }
     }
 }
+
+fn number_or_date_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[-+0-9.eE ;'x]{0,12}",
+        "20[0-9]{2}-[01][0-9]-[0-3][0-9]([ T][0-2][0-9]:[0-5][0-9](:[0-5][0-9])?)?.{0,3}",
+        dangerous_text(),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn numbers_and_dates_insert_only_their_own_characters(value in number_or_date_like()) {
+        let kinds = [
+            ("number", "0123456789.eE+-()"),
+            ("date", "0123456789-'"),
+            ("datetime-with-seconds", "0123456789-: '"),
+        ];
+        for (kind, allowed) in kinds {
+            for dialect in ALL {
+                let list = json!([{"name": "p", "type": kind}]);
+                match try_render(dialect, "SELECT {{ p }}", list, json!({ "p": value })) {
+                    Ok(sql) => {
+                        let inserted = sql.strip_prefix("SELECT ").unwrap_or(&sql);
+                        prop_assert!(
+                            inserted.chars().all(|c| allowed.contains(c)),
+                            "{} {:?} inserted {:?}", kind, value, inserted
+                        );
+                    }
+                    Err(ParamError::Invalid { .. }) => {}
+                    Err(other) => prop_assert!(false, "{} {:?}: {}", kind, value, other),
+                }
+            }
+        }
+    }
+}
