@@ -70,6 +70,12 @@ impl From<PathRejection> for AppError {
     }
 }
 
+/// `Path` whose rejection is an [`AppError`]: an id that does not parse names no object, so it
+/// is a 404 with a JSON message, like any other unknown id.
+#[derive(Debug, axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(AppError))]
+pub struct AppPath<T>(pub T);
+
 impl From<QueryRejection> for AppError {
     fn from(r: QueryRejection) -> AppError {
         AppError::bad_request(format!("Invalid query string: {}", r.body_text()))

@@ -3,12 +3,12 @@
 //! (`GET /api/dashboards/public/<token>`) and queries' results are readable without a login.
 
 use crate::auth::Caller;
-use crate::error::{AppError, AppJson, AppResult};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::routes::listing::{page_json, ListParams};
 use crate::routes::queries::users_of;
 use crate::serialize::{dashboard_json, query_json, visualization_json, widget_json, DashboardExtras, QueryExtras};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use cairn_domain::model::{Dashboard, FavoriteKind};
 use cairn_store::{DashboardUpdate, NewDashboard, Scope};
@@ -139,7 +139,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 }
 
 /// `GET /api/dashboards/<id or slug>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     Ok(Json(one_json(&app, &caller, &d).await?))
@@ -149,7 +149,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path(key): Path<St
 pub async fn update(
     State(app): State<AppState>,
     caller: Caller,
-    Path(key): Path<String>,
+    AppPath(key): AppPath<String>,
     AppJson(body): AppJson<DashboardBody>,
 ) -> AppResult<Json<Value>> {
     let current = app.store.dashboard_by_id_or_slug(&key).await?;
@@ -173,7 +173,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/dashboards/<id>`: archives.
-pub async fn archive(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     let current = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(current.user_id)?;
     let d = app.store.archive_dashboard(current.id).await?;
@@ -181,7 +181,7 @@ pub async fn archive(State(app): State<AppState>, caller: Caller, Path(key): Pat
 }
 
 /// `POST /api/dashboards/<id>/favorite`.
-pub async fn favorite(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn favorite(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     app.store.add_favorite(user.id, FavoriteKind::Dashboard, d.id).await?;
@@ -189,7 +189,7 @@ pub async fn favorite(State(app): State<AppState>, caller: Caller, Path(key): Pa
 }
 
 /// `DELETE /api/dashboards/<id>/favorite`.
-pub async fn unfavorite(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn unfavorite(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     app.store.remove_favorite(user.id, FavoriteKind::Dashboard, d.id).await?;
@@ -197,7 +197,7 @@ pub async fn unfavorite(State(app): State<AppState>, caller: Caller, Path(key): 
 }
 
 /// `POST /api/dashboards/<id>/share`: `{"public_url","api_key"}`.
-pub async fn share(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn share(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(d.user_id)?;
@@ -206,7 +206,7 @@ pub async fn share(State(app): State<AppState>, caller: Caller, Path(key): Path<
 }
 
 /// `DELETE /api/dashboards/<id>/share`: the public link stops working.
-pub async fn unshare(State(app): State<AppState>, caller: Caller, Path(key): Path<String>) -> AppResult<Json<Value>> {
+pub async fn unshare(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(d.user_id)?;
     app.store.unshare_dashboard(d.id).await?;
@@ -214,7 +214,7 @@ pub async fn unshare(State(app): State<AppState>, caller: Caller, Path(key): Pat
 }
 
 /// `GET /api/dashboards/public/<token>`: no login; read-only; only this dashboard.
-pub async fn public(State(app): State<AppState>, Path(token): Path<String>) -> AppResult<Json<Value>> {
+pub async fn public(State(app): State<AppState>, AppPath(token): AppPath<String>) -> AppResult<Json<Value>> {
     let d = match app.store.dashboard_by_public_token(&token).await {
         Ok(d) => d,
         Err(cairn_store::StoreError::NotFound(_)) => return Err(AppError::not_found("No dashboard is shared under this link.")),

@@ -2,11 +2,11 @@
 //! in every response; connection tests and schema refreshes run as jobs on the `schemas` queue.
 
 use crate::auth::Caller;
-use crate::error::{AppError, AppJson, AppResult};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::routes::jobs::job_json;
 use crate::serialize::{data_source_json, data_source_summary, unmask_secrets};
 use crate::state::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::Json;
 use cairn_domain::model::DataSource;
 use cairn_exec::job::{Job, JobKind, JobStatus, QueueName};
@@ -95,7 +95,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 }
 
 /// `GET /api/data_sources/<id>` (admin: it shows the options).
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     caller.admin()?;
     Ok(Json(full_json(&app.store.data_source(id).await?)))
 }
@@ -104,7 +104,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<i64
 pub async fn update(
     State(app): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<DataSourceBody>,
 ) -> AppResult<Json<Value>> {
     caller.admin()?;
@@ -141,7 +141,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/data_sources/<id>` (admin).
-pub async fn delete(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<axum::http::StatusCode> {
+pub async fn delete(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<axum::http::StatusCode> {
     caller.admin()?;
     app.store.delete_data_source(id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
@@ -154,14 +154,14 @@ pub struct PauseBody {
 }
 
 /// `POST /api/data_sources/<id>/pause` (admin): the scheduler skips it, runs are refused.
-pub async fn pause(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>, AppJson(body): AppJson<PauseBody>) -> AppResult<Json<Value>> {
+pub async fn pause(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, AppJson(body): AppJson<PauseBody>) -> AppResult<Json<Value>> {
     caller.admin()?;
     let reason = body.reason.unwrap_or_default();
     Ok(Json(full_json(&app.store.set_data_source_paused(id, Some(&reason)).await?)))
 }
 
 /// `DELETE /api/data_sources/<id>/pause` (admin).
-pub async fn resume(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn resume(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     caller.admin()?;
     Ok(Json(full_json(&app.store.set_data_source_paused(id, None).await?)))
 }
@@ -170,7 +170,7 @@ pub async fn resume(State(app): State<AppState>, caller: Caller, Path(id): Path<
 ///
 /// The test runs as a job on the `schemas` queue; the request waits for it asynchronously (no
 /// thread is held) up to the configured time, then answers with the job to poll instead.
-pub async fn test(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn test(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     caller.admin()?;
     app.store.data_source(id).await?;
     let job = Job::new(QueueName::Schemas, JobKind::TestConnection { data_source_id: id });
@@ -201,7 +201,7 @@ pub async fn test(State(app): State<AppState>, caller: Caller, Path(id): Path<i6
 
 /// `GET /api/data_sources/<id>/schema[?refresh]`: the cached schema `{"schema":[...]}`, or, when
 /// none is cached or `refresh` is given, a refresh job `{"job":...}` whose result is the schema.
-pub async fn schema(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>, RawQuery(raw): RawQuery) -> AppResult<Json<Value>> {
+pub async fn schema(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, RawQuery(raw): RawQuery) -> AppResult<Json<Value>> {
     caller.user()?;
     app.store.data_source(id).await?;
     let refresh = raw.as_deref().unwrap_or("").split('&').any(|kv| kv == "refresh" || kv.starts_with("refresh="));

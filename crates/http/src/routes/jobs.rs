@@ -1,9 +1,9 @@
 //! `GET /api/jobs/<id>` (poll) and `DELETE /api/jobs/<id>` (cancel), in Redash's shape.
 
 use crate::auth::Caller;
-use crate::error::AppResult;
+use crate::error::{AppPath, AppResult};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use cairn_exec::job::{JobId, JobState, JobStatus, CANCELLED_MESSAGE};
 use serde_json::{json, Value};
@@ -45,7 +45,7 @@ fn unknown_job(id: &JobId) -> Value {
 }
 
 /// `GET /api/jobs/<id>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> AppResult<Json<Value>> {
+pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<Value>> {
     caller.user()?;
     let id = JobId(id);
     Ok(Json(match app.queue.state(&id).await? {
@@ -55,7 +55,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<Str
 }
 
 /// `DELETE /api/jobs/<id>`: cancels the job; a running query is stopped on its database.
-pub async fn cancel(State(app): State<AppState>, caller: Caller, Path(id): Path<String>) -> AppResult<Json<Value>> {
+pub async fn cancel(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<Value>> {
     caller.user()?;
     let id = JobId(id);
     Ok(Json(match app.queue.cancel(&id).await? {

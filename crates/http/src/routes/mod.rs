@@ -10,16 +10,16 @@ pub mod query_results;
 pub mod visualizations;
 
 use crate::auth::Caller;
-use crate::error::AppError;
+use crate::error::{AppError, AppPath};
 use crate::state::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
 use axum::Router;
 use cairn_results::DownloadFormat;
 
 /// A handler for `GET /api/queries/<id>/results.<ext>`, one per format.
 fn latest_result(format: DownloadFormat) -> axum::routing::MethodRouter<AppState> {
-    get(move |State(app): State<AppState>, caller: Caller, Path(id): Path<i64>, RawQuery(raw): RawQuery| async move {
+    get(move |State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, RawQuery(raw): RawQuery| async move {
         query_results::get_latest(app, caller, id, format, raw).await
     })
 }

@@ -2,11 +2,11 @@
 //! favorites, tags and API keys.
 
 use crate::auth::Caller;
-use crate::error::{AppError, AppJson, AppResult};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::routes::listing::{page_json, ListParams};
 use crate::serialize::{query_json, QueryExtras};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::Json;
 use cairn_domain::model::{FavoriteKind, Query, Schedule, User};
 use cairn_domain::params::ParameterSpec;
@@ -183,7 +183,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 }
 
 /// `GET /api/queries/<id>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     caller.check_read_query(id)?;
     let q = app.store.query(id).await?;
     Ok(Json(one_json(&app, &caller, &q).await?))
@@ -193,7 +193,7 @@ pub async fn get(State(app): State<AppState>, caller: Caller, Path(id): Path<i64
 pub async fn update(
     State(app): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<QueryBody>,
 ) -> AppResult<Json<Value>> {
     let user = caller.user()?;
@@ -225,7 +225,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/queries/<id>`: archives the query.
-pub async fn archive(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let current = app.store.query(id).await?;
     caller.check_edit(current.user_id)?;
@@ -234,14 +234,14 @@ pub async fn archive(State(app): State<AppState>, caller: Caller, Path(id): Path
 }
 
 /// `POST /api/queries/<id>/fork`: a copy owned by the caller, with its visualizations.
-pub async fn fork(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn fork(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let q = app.store.fork_query(id, user.id).await?;
     Ok(Json(one_json(&app, &caller, &q).await?))
 }
 
 /// `POST /api/queries/<id>/favorite`.
-pub async fn favorite(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn favorite(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     app.store.query(id).await?;
     app.store.add_favorite(user.id, FavoriteKind::Query, id).await?;
@@ -249,14 +249,14 @@ pub async fn favorite(State(app): State<AppState>, caller: Caller, Path(id): Pat
 }
 
 /// `DELETE /api/queries/<id>/favorite`.
-pub async fn unfavorite(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn unfavorite(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     app.store.remove_favorite(user.id, FavoriteKind::Query, id).await?;
     Ok(Json(json!({})))
 }
 
 /// `POST /api/queries/<id>/regenerate_api_key`.
-pub async fn regenerate_api_key(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn regenerate_api_key(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let current = app.store.query(id).await?;
     caller.check_edit(current.user_id)?;
     let q = app.store.regenerate_query_api_key(id).await?;

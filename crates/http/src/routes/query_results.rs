@@ -8,10 +8,10 @@
 
 use crate::auth::Caller;
 use crate::download::result_response;
-use crate::error::{AppError, AppJson, AppResult};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::routes::jobs::job_json;
 use crate::state::AppState;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use cairn_domain::model::{DataSource, Query, QueryResultMeta};
@@ -124,7 +124,7 @@ async fn run_saved(app: &AppState, caller: &Caller, q: &Query, values: &Map<Stri
 }
 
 /// `POST /api/queries/<id>/results`.
-pub async fn run(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>, AppJson(body): AppJson<RunBody>) -> AppResult<Response> {
+pub async fn run(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, AppJson(body): AppJson<RunBody>) -> AppResult<Response> {
     let q = app.store.query(id).await?;
     run_saved(&app, &caller, &q, &body.parameters, body.max_age).await
 }
@@ -140,7 +140,7 @@ fn url_parameters(raw: Option<&str>) -> AppResult<Map<String, Value>> {
 }
 
 /// `POST /api/queries/<id>/refresh?p_<name>=value`: runs now, ignoring the cache.
-pub async fn refresh(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>, RawQuery(raw): RawQuery) -> AppResult<Response> {
+pub async fn refresh(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, RawQuery(raw): RawQuery) -> AppResult<Response> {
     caller.user()?;
     let q = app.store.query(id).await?;
     run_saved(&app, &caller, &q, &url_parameters(raw.as_deref())?, 0).await
@@ -169,7 +169,7 @@ async fn respond(app: &AppState, meta: &QueryResultMeta, format: DownloadFormat,
 }
 
 /// `GET /api/query_results/<id>[.json|.csv|.tsv|.xlsx]`.
-pub async fn get_result(State(app): State<AppState>, caller: Caller, Path(segment): Path<String>) -> AppResult<Response> {
+pub async fn get_result(State(app): State<AppState>, caller: Caller, AppPath(segment): AppPath<String>) -> AppResult<Response> {
     let (id, format) = id_and_format(&segment)?;
     let meta = app.store.result_meta(id).await?;
     if let Some(queries) = caller.key_queries() {
@@ -181,7 +181,7 @@ pub async fn get_result(State(app): State<AppState>, caller: Caller, Path(segmen
 }
 
 /// `GET /api/queries/<qid>/results/<rid>[.fmt]`.
-pub async fn get_query_result(State(app): State<AppState>, caller: Caller, Path((qid, segment)): Path<(i64, String)>) -> AppResult<Response> {
+pub async fn get_query_result(State(app): State<AppState>, caller: Caller, AppPath((qid, segment)): AppPath<(i64, String)>) -> AppResult<Response> {
     caller.check_read_query(qid)?;
     let (rid, format) = id_and_format(&segment)?;
     let q = app.store.query(qid).await?;

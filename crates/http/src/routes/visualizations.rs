@@ -2,10 +2,10 @@
 //! placement on dashboards. Editing either needs the right to edit its query or dashboard.
 
 use crate::auth::Caller;
-use crate::error::{AppError, AppJson, AppResult};
+use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::serialize::{visualization_json, widget_json};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use cairn_store::{NewVisualization, NewWidget, VisualizationUpdate, WidgetUpdate};
@@ -46,7 +46,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 pub async fn update(
     State(app): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<VisualizationBody>,
 ) -> AppResult<Json<Value>> {
     let v = app.store.visualization(id).await?;
@@ -62,7 +62,7 @@ pub async fn update(
 }
 
 /// `DELETE /api/visualizations/<id>`.
-pub async fn delete(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<StatusCode> {
+pub async fn delete(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<StatusCode> {
     let v = app.store.visualization(id).await?;
     caller.check_edit(app.store.query(v.query_id).await?.user_id)?;
     app.store.delete_visualization(id).await?;
@@ -105,7 +105,7 @@ pub async fn create_widget(State(app): State<AppState>, caller: Caller, AppJson(
 pub async fn update_widget(
     State(app): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
     AppJson(body): AppJson<WidgetBody>,
 ) -> AppResult<Json<Value>> {
     let w = app.store.widget(id).await?;
@@ -118,7 +118,7 @@ pub async fn update_widget(
 }
 
 /// `DELETE /api/widgets/<id>`.
-pub async fn delete_widget(State(app): State<AppState>, caller: Caller, Path(id): Path<i64>) -> AppResult<Json<Value>> {
+pub async fn delete_widget(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
     let w = app.store.widget(id).await?;
     caller.check_edit(app.store.dashboard(w.dashboard_id).await?.user_id)?;
     app.store.delete_widget(id).await?;
