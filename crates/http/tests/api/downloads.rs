@@ -34,7 +34,10 @@ both!(results_download_in_every_format, |app| {
 
     let (h, body) = get(format!("/api/queries/{}/results/{rid}.tsv", q["id"])).await;
     assert!(h["content-type"].to_str().unwrap().starts_with("text/tab-separated-values"));
-    assert!(String::from_utf8(body.to_vec()).unwrap().starts_with("n\tname\thalf\teven\n1\tname 1\t0.5\t0"));
+    let tsv = String::from_utf8(body.to_vec()).unwrap();
+    let tsv_lines: Vec<&str> = tsv.lines().take(2).collect();
+    assert_eq!(tsv_lines, ["n\tname\thalf\teven", "1\tname 1\t0.5\t0"]);
+    assert!(tsv.contains("\r\n"), "rows end with CRLF, as Redash's Python csv writer does");
 
     let (h, body) = get(format!("/api/query_results/{rid}.xlsx")).await;
     assert!(h["content-type"].to_str().unwrap().contains("spreadsheetml"));
