@@ -19,12 +19,14 @@
 //! - [`bench`]: the load generator and key loader of `cairn slots bench`.
 //! - [`measure`]: live cluster -> planner snapshot (load sources and capacity).
 //! - [`migrate`]: apply and resume a plan (legacy and atomic protocols, journal, throttles).
+//! - [`fix`]: repair open and uncovered slots.
 //! - [`error`]: [`SlotsError`], one-line errors that name the remedy.
 
 pub mod bench;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod fix;
 pub mod info;
 pub mod measure;
 pub mod migrate;

@@ -5,5 +5,6 @@
 mod apply;
 mod bench;
 mod discovery;
+mod fix;
 mod measure;
 mod support;

@@ -76,8 +76,8 @@ pub async fn sample_bytes(
                     n += 1;
                 }
             }
-            if n > 0 {
-                out.push((slot, total / n * keys));
+            if let Some(mean) = total.checked_div(n) {
+                out.push((slot, mean * keys));
             }
         }
     }

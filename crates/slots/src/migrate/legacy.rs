@@ -49,10 +49,33 @@ async fn own_view(node: &NodeClient, slot: u16) -> Result<(bool, bool, bool), Sl
     Ok((owns, migrating, importing))
 }
 
+/// Runs `cmd` on `node`, prefixed with `ASKING` when `asking` (needed to touch keys of a slot the
+/// node is importing but does not own).
+async fn query_as<T: redis::FromRedisValue>(
+    node: &NodeClient,
+    cmd: &redis::Cmd,
+    asking: bool,
+) -> Result<T, SlotsError> {
+    if !asking {
+        return node.query(cmd).await;
+    }
+    let mut pipe = redis::pipe();
+    pipe.cmd("ASKING").ignore().add_command(cmd.clone());
+    let mut conn = node.connection();
+    let (v,): (T,) = pipe
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| SlotsError::command(node.addr(), &crate::client::command_name(cmd), e))?;
+    Ok(v)
+}
+
 /// Sizes of `keys` by `MEMORY USAGE` (0 for keys that vanished).
-async fn sizes(node: &NodeClient, keys: &[Vec<u8>]) -> Result<Vec<u64>, SlotsError> {
+async fn sizes(node: &NodeClient, keys: &[Vec<u8>], asking: bool) -> Result<Vec<u64>, SlotsError> {
     let mut pipe = redis::pipe();
     for k in keys {
+        if asking {
+            pipe.cmd("ASKING").ignore();
+        }
         pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
     }
     let mut conn = node.connection();
@@ -114,7 +137,7 @@ pub async fn precheck_big_keys(
         )
         .await?;
     for chunk in keys.chunks(1000) {
-        check_big(slot, chunk, &sizes(source, chunk).await?, limit)?;
+        check_big(slot, chunk, &sizes(source, chunk, false).await?, limit)?;
     }
     Ok(())
 }
@@ -149,7 +172,7 @@ pub async fn move_slot(ctx: &Ctx<'_>, mv: &Move) -> Result<Moved, SlotsError> {
         let _: () = dst.query(&setslot(slot, "IMPORTING", &mv.from)).await?;
         let _: () = src.query(&setslot(slot, "MIGRATING", &mv.to)).await?;
         ctx.journal(Step::Keys, slot)?;
-        moved = migrate_keys(ctx, src, dst, mv).await?;
+        moved = migrate_keys(ctx, src, dst, mv, false).await?;
     }
     ctx.journal(Step::Assign, slot)?;
     assign_everywhere(ctx, slot, &mv.to, Some(&mv.from)).await?;
@@ -181,6 +204,8 @@ pub async fn assign_everywhere(
 }
 
 /// Step 2 of the protocol: batches of keys from `src` to `dst` until the slot is empty on `src`.
+/// `asking` is for a source that holds keys of a slot it does not own (`fix`): it must be
+/// importing the slot, and every key command is prefixed with `ASKING`.
 ///
 /// # Errors
 /// As [`move_slot`].
@@ -189,6 +214,7 @@ pub async fn migrate_keys(
     src: &NodeClient,
     dst: &NodeClient,
     mv: &Move,
+    asking: bool,
 ) -> Result<Moved, SlotsError> {
     let slot = mv.slot;
     let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
@@ -222,7 +248,7 @@ pub async fn migrate_keys(
             return Ok(moved);
         }
         let bytes: u64 = if measure {
-            let s = sizes(src, &keys).await?;
+            let s = sizes(src, &keys, asking).await?;
             check_big(slot, &keys, &s, ctx.opts.max_key_bytes)?;
             s.iter().sum()
         } else {
@@ -235,20 +261,16 @@ pub async fn migrate_keys(
             cmd.arg("REPLACE");
         }
         cmd.arg("KEYS").arg(&keys);
-        match mig.query::<Value>(&cmd).await {
+        match query_as::<Value>(&mig, &cmd, asking).await {
             Ok(_) => {}
             Err(SlotsError::Command { source, .. }) if source.to_string().contains("BUSYKEY") => {
-                resolve_busy(
-                    &mig,
-                    dst,
+                let target = Target {
+                    node: dst,
                     host,
                     port,
                     timeout_ms,
-                    slot,
-                    &keys,
-                    ctx.opts.replace,
-                )
-                .await?;
+                };
+                resolve_busy(&mig, &target, slot, &keys, ctx.opts.replace, asking).await?;
             }
             Err(e) => return Err(e),
         }
@@ -258,44 +280,48 @@ pub async fn migrate_keys(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where keys go: the node and its MIGRATE address and timeout.
+struct Target<'a> {
+    node: &'a NodeClient,
+    host: &'a str,
+    port: &'a str,
+    timeout_ms: u64,
+}
+
 async fn resolve_busy(
     src: &NodeClient,
-    dst: &NodeClient,
-    host: &str,
-    port: &str,
-    timeout_ms: u64,
+    dst: &Target<'_>,
     slot: u16,
     keys: &[Vec<u8>],
     replace: bool,
+    asking: bool,
 ) -> Result<(), SlotsError> {
     for key in keys {
         let mut one = redis::cmd("MIGRATE");
-        one.arg(host).arg(port).arg(key).arg(0).arg(timeout_ms);
-        match src.query::<Value>(&one).await {
+        one.arg(dst.host)
+            .arg(dst.port)
+            .arg(key)
+            .arg(0)
+            .arg(dst.timeout_ms);
+        match query_as::<Value>(src, &one, asking).await {
             Ok(_) => continue,
             Err(SlotsError::Command { source, .. }) if source.to_string().contains("BUSYKEY") => {}
             Err(e) => return Err(e),
         }
-        let here: Value = src.query(redis::cmd("DUMP").arg(key)).await?;
-        let mut ask = redis::pipe();
-        ask.cmd("ASKING").ignore().cmd("DUMP").arg(key);
-        let mut conn = dst.connection();
-        let there: Vec<Value> = ask
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| SlotsError::command(dst.addr(), "DUMP", e))?;
-        if there.first() == Some(&here) {
+        let here: Value = query_as(src, redis::cmd("DUMP").arg(key), asking).await?;
+        // The target is importing the slot: reading it there needs ASKING too.
+        let there: Value = query_as(dst.node, redis::cmd("DUMP").arg(key), true).await?;
+        if there == here {
             tracing::info!(slot, key = %String::from_utf8_lossy(key), "identical copy already on target; dropping the source's");
-            let _: Value = src.query(redis::cmd("DEL").arg(key)).await?;
+            let _: Value = query_as(src, redis::cmd("DEL").arg(key), asking).await?;
         } else if replace {
             one.arg("REPLACE");
-            let _: Value = src.query(&one).await?;
+            let _: Value = query_as(src, &one, asking).await?;
         } else {
             return Err(SlotsError::BusyKey {
                 slot,
                 key: String::from_utf8_lossy(key).into_owned(),
-                target: dst.addr().to_string(),
+                target: dst.node.addr().to_string(),
             });
         }
     }

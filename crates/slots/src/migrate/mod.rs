@@ -142,13 +142,30 @@ pub struct Ctx<'a> {
     /// Settings.
     pub opts: &'a ApplyOptions,
     /// Shared speed limits.
-    pub throttle: &'a Throttle,
+    pub throttle: Throttle,
     /// Progress sink.
     pub progress: &'a dyn Progress,
-    journal: &'a Mutex<Journal>,
+    journal: Mutex<Journal>,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
+    /// A context writing to `journal`, with throttles from `opts`.
+    pub fn new(
+        cluster: &'a Cluster,
+        opts: &'a ApplyOptions,
+        progress: &'a dyn Progress,
+        journal: Journal,
+    ) -> Ctx<'a> {
+        let throttle = Throttle::new(opts.max_keys_per_sec, opts.max_bytes_per_sec);
+        Ctx {
+            cluster,
+            opts,
+            throttle,
+            progress,
+            journal: Mutex::new(journal),
+        }
+    }
+
     /// Records a step before it is taken.
     ///
     /// # Errors
@@ -335,15 +352,7 @@ async fn run(
     journal: Journal,
 ) -> Result<ApplyReport, SlotsError> {
     let started = Instant::now();
-    let throttle = Throttle::new(opts.max_keys_per_sec, opts.max_bytes_per_sec);
-    let journal = Mutex::new(journal);
-    let ctx = Ctx {
-        cluster,
-        opts,
-        throttle: &throttle,
-        progress,
-        journal: &journal,
-    };
+    let ctx = Ctx::new(cluster, opts, progress, journal);
     progress.begin(moves.len(), moves.iter().map(|m| m.keys).sum(), method);
     let mut report = ApplyReport {
         method: method.to_string(),
