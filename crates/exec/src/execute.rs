@@ -8,9 +8,9 @@
 use crate::job::{Job, JobKind};
 use crate::worker::{Failure, Outcome, Worker};
 use cairn_results::ResultEncoder;
-use cairn_sources::{RunLimits, SourceError};
+use cairn_sources::{RunLimits, SourceError, QUERY_TIME_LIMIT_OPTION};
 use cairn_store::{NewResult, ResultSummary};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Runs an [`JobKind::ExecuteQuery`] job.
@@ -32,6 +32,21 @@ pub(crate) async fn execute_query(worker: &Worker, job: &Job, cancel: Cancellati
         }
     }
     outcome
+}
+
+/// The data source's own time limit ([`QUERY_TIME_LIMIT_OPTION`], seconds), if set and positive.
+fn source_time_limit(options: &serde_json::Value) -> Option<Duration> {
+    let v = options.get(QUERY_TIME_LIMIT_OPTION)?;
+    let secs = v.as_f64().or_else(|| v.as_str()?.trim().parse().ok())?;
+    (secs > 0.0 && secs.is_finite()).then(|| Duration::from_secs_f64(secs))
+}
+
+/// The smaller of two optional limits.
+fn stricter(a: Option<Duration>, b: Option<Duration>) -> Option<Duration> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 fn store_error(e: cairn_store::StoreError) -> Failure {
@@ -57,7 +72,8 @@ async fn run(
 ) -> Result<Outcome, Failure> {
     let ds = worker.store.data_source(data_source_id).await.map_err(|e| Failure::Error(e.to_string()))?;
     let runner = worker.runners.get(&ds).map_err(source_error)?;
-    let time_limit = if scheduled { worker.settings.scheduled_time_limit } else { worker.settings.adhoc_time_limit };
+    let global = if scheduled { worker.settings.scheduled_time_limit } else { worker.settings.adhoc_time_limit };
+    let time_limit = stricter(global, source_time_limit(&ds.options));
     let started = Instant::now();
     let mut rows = runner.run(query_text, RunLimits { time_limit }, cancel).await.map_err(source_error)?;
 
@@ -112,4 +128,24 @@ async fn run(
         }
     }
     Ok(Outcome::QueryResult(result_id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_stricter_time_limit_wins() {
+        let s = |n| Some(Duration::from_secs(n));
+        assert_eq!(stricter(s(10), s(3)), s(3));
+        assert_eq!(stricter(None, s(3)), s(3));
+        assert_eq!(stricter(s(10), None), s(10));
+        assert_eq!(stricter(None, None), None);
+        assert_eq!(source_time_limit(&json!({"query_time_limit": 2})), s(2));
+        assert_eq!(source_time_limit(&json!({"query_time_limit": "5"})), s(5));
+        assert_eq!(source_time_limit(&json!({"query_time_limit": 0})), None);
+        assert_eq!(source_time_limit(&json!({"query_time_limit": "x"})), None);
+        assert_eq!(source_time_limit(&json!({})), None);
+    }
 }

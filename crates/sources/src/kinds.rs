@@ -34,6 +34,10 @@ pub struct SourceType {
     pub configuration_schema: Json,
 }
 
+/// The option that limits how long one query on this data source may run, in seconds; the
+/// global limit applies too, and the smaller one wins.
+pub const QUERY_TIME_LIMIT_OPTION: &str = "query_time_limit";
+
 /// Every data source type, for `/api/data_sources/types`.
 pub fn source_types() -> Vec<SourceType> {
     [SourceKind::Postgres, SourceKind::Mysql, SourceKind::Sqlite]
@@ -92,8 +96,16 @@ impl SourceKind {
         }
     }
 
-    /// The JSON Schema of the options, in Redash's shape.
+    /// The JSON Schema of the options, in Redash's shape. Every type also takes
+    /// [`QUERY_TIME_LIMIT_OPTION`].
     pub fn configuration_schema(self) -> Json {
+        let mut schema = self.own_schema();
+        schema["properties"][QUERY_TIME_LIMIT_OPTION] =
+            json!({"type": "number", "title": "Query time limit (seconds)"});
+        schema
+    }
+
+    fn own_schema(self) -> Json {
         match self {
             SourceKind::Sqlite => json!({
                 "type": "object",

@@ -60,6 +60,6 @@ mod stream;
 mod values;
 
 pub use error::SourceError;
-pub use kinds::{SourceKind, SourceType, source_types, validate_options};
+pub use kinds::{QUERY_TIME_LIMIT_OPTION, SourceKind, SourceType, source_types, validate_options};
 pub use runner::{Runner, SchemaColumn, TableSchema, connect};
 pub use stream::{RowStream, RunLimits};

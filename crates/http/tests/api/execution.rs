@@ -155,6 +155,15 @@ async fn time_limits_cancel_on_the_database_and_result_limits_fail_clearly() {
     assert!(started.elapsed() < Duration::from_secs(15));
     assert!(!pg_running("limit-marker").await, "the timed-out query is gone from the database");
 
+    // A data source's own, stricter limit applies too.
+    let tight = app
+        .post("/api/data_sources", json!({"name": "tight pg", "type": "pg", "options": {
+            "host": "127.0.0.1", "port": PgServer::shared().port(), "user": "postgres", "dbname": "postgres", "query_time_limit": 0.3}}))
+        .await;
+    let r = app.post("/api/query_results", json!({"data_source_id": tight["id"], "query": "SELECT pg_sleep(5)", "max_age": 0})).await;
+    let job = app.wait_job(&r).await;
+    assert!(job["error"].as_str().unwrap().contains("time limit of 0.3 seconds"), "the stricter per-source limit applies: {job}");
+
     let lite = app.sqlite_source(500).await;
     let r = app.post("/api/query_results", json!({"data_source_id": lite, "query": "SELECT * FROM t", "max_age": 0})).await;
     let job = app.wait_job(&r).await;
