@@ -3,7 +3,8 @@
 //! A key arrives as `Authorization: Key <key>`, as a bare `Authorization: <key>`, or as
 //! `?api_key=<key>`. A user's key acts as that user. A query's own key can only read that query
 //! and its results, and run it when it is safe (no text parameters). Sessions, groups and
-//! permissions come later; [`Caller`] is the seam they plug into.
+//! permissions come later; [`Caller`] is the seam they plug into. Without a key, a browser's
+//! session cookie authenticates instead ([`crate::session`]).
 
 use crate::error::AppError;
 use crate::state::AppState;
@@ -147,7 +148,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, AppError> {
-        let key = api_key(parts).ok_or_else(AppError::unauthorized)?;
+        let Some(key) = api_key(parts) else {
+            return crate::session::caller_from_cookie(parts, state).await;
+        };
         match state.store.user_by_api_key(&key).await {
             Ok(user) if user.is_disabled() => return Err(AppError::unauthorized()),
             Ok(user) => return Ok(Caller::User(user)),

@@ -8,6 +8,7 @@
 //! # Layout
 //! - [`routes`]: the route table and one module per resource.
 //! - [`auth`]: API keys (user, query, shared dashboard) and what each may do.
+//! - [`session`]: browser login with a signed session cookie and CSRF protection.
 //! - [`password`]: password hashes (argon2id; Redash's sha512-crypt verifies).
 //! - [`error`]: one error type answered as `{"message": ...}` with the right status.
 //! - [`serialize`]: Redash's JSON shapes.
@@ -20,6 +21,7 @@ pub mod error;
 pub mod password;
 pub mod routes;
 pub mod serialize;
+pub mod session;
 pub mod state;
 
 pub use state::{AppState, ServerSettings};
@@ -44,5 +46,25 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    serve_app(listener, app(state), shutdown).await
+}
+
+/// The API with `extra` routes merged in (the web UI), ready to serve.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
+    routes::router().merge(extra).layer(TraceLayer::new_for_http()).with_state(state)
+}
+
+/// Serves a built application (see [`app`], [`app_with`]) like [`serve`]; handlers see the
+/// peer address (`ConnectInfo`), which the login rate limit keys on.
+///
+/// # Errors
+/// When the listener fails.
+pub async fn serve_app(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -15,6 +15,11 @@ pub struct ServerSettings {
     pub base_url: String,
     /// Age in seconds past which an unreferenced result counts as unused in `/status.json`.
     pub unused_result_age_secs: i64,
+    /// HMAC key of browser session cookies ([`crate::session`]); random by default, so
+    /// sessions then end when the server restarts.
+    pub cookie_secret: Vec<u8>,
+    /// Login attempts allowed per client IP and per email in an hour (Redash: 50).
+    pub login_attempts_per_hour: usize,
 }
 
 impl Default for ServerSettings {
@@ -23,6 +28,8 @@ impl Default for ServerSettings {
             test_connection_wait: std::time::Duration::from_secs(30),
             base_url: "http://127.0.0.1:5000".to_string(),
             unused_result_age_secs: 7 * 24 * 3600,
+            cookie_secret: rand::random::<[u8; 32]>().to_vec(),
+            login_attempts_per_hour: 50,
         }
     }
 }
@@ -38,11 +45,22 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// When this server started, for `/status.json`.
     pub started_at: DateTime<Utc>,
+    /// Login attempts of the last hour, per client IP and email (this process only).
+    pub login_limiter: Arc<crate::session::LoginLimiter>,
 }
 
 impl AppState {
     /// State over a store and a queue.
     pub fn new(store: Store, queue: Arc<dyn Queue>, settings: ServerSettings) -> AppState {
-        AppState { store, queue, settings: Arc::new(settings), started_at: Utc::now() }
+        let login_limiter = Arc::new(crate::session::LoginLimiter::new(
+            settings.login_attempts_per_hour,
+            std::time::Duration::from_secs(3600),
+        ));
+        AppState { store, queue, settings: Arc::new(settings), started_at: Utc::now(), login_limiter }
+    }
+
+    /// The key that signs and verifies session cookies.
+    pub fn session_key(&self) -> crate::session::SessionKey {
+        crate::session::SessionKey::new(&self.settings.cookie_secret)
     }
 }

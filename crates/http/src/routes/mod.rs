@@ -39,6 +39,8 @@ pub fn router() -> Router<AppState> {
         .route("/ping", get(health::ping))
         .route("/status.json", get(health::status))
         .route("/api/session", get(health::session))
+        .route("/api/session/login", post(crate::session::login))
+        .route("/api/session/logout", post(crate::session::logout))
         .route("/api/jobs/{id}", get(jobs::get).delete(jobs::cancel))
         // data sources
         .route("/api/data_sources", get(ds::list).post(ds::create))
