@@ -100,3 +100,155 @@ fn unreachable_seed_is_one_line_error() {
         "{err}"
     );
 }
+
+fn dbsize_sum(c: &RedisCluster) -> i64 {
+    c.nodes()
+        .iter()
+        .map(|n| match n.command(&["DBSIZE"]) {
+            Ok(cairn_testkit::redis::Reply::Int(k)) => k,
+            other => panic!("DBSIZE: {other:?}"),
+        })
+        .sum()
+}
+
+fn slot_count_of(seed: &str, addr: &str) -> u64 {
+    let out = cairn(&["slots", "status", seed, "--json", "--interval", "10ms"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    json["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["addr"] == addr)
+        .unwrap()["slot_count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// The whole operator flow through the binary, with the balancer killed (SIGKILL) mid-apply and
+/// finished by `resume`.
+#[test]
+fn measure_plan_apply_killed_then_resumed() {
+    let c = RedisCluster::start(ClusterSpec {
+        flavor: Flavor::Redis,
+        masters: 3,
+        replicas: 0,
+    });
+    let seed = c.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let out = cairn(&[
+        "slots",
+        "bench",
+        &seed,
+        "--populate",
+        "20000",
+        "--populate-only",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(dbsize_sum(&c), 20000);
+
+    let heavy = c.nodes()[0].addr();
+    let weight = format!("{heavy}=3");
+    let out = cairn(&[
+        "slots",
+        "measure",
+        &seed,
+        "--window",
+        "0s",
+        "--weight",
+        &weight,
+        "-o",
+        &path("snap.json"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cairn(&[
+        "slots",
+        "plan",
+        &path("snap.json"),
+        "--mode",
+        "count",
+        "--max-moves",
+        "400",
+        "-o",
+        &path("plan.json"),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("moves: 400"), "{}", stdout(&out));
+    // A snapshot is not a plan: refused with a one-line error.
+    let out = cairn(&[
+        "slots",
+        "apply",
+        &path("snap.json"),
+        "--journal",
+        &path("j"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a usable plan"),
+        "{}",
+        stderr(&out)
+    );
+
+    let before = slot_count_of(&seed, &heavy);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "slots",
+            "apply",
+            &path("plan.json"),
+            "--journal",
+            &path("journal"),
+            "--method",
+            "legacy",
+        ])
+        .args([
+            "--max-parallel",
+            "1",
+            "--keys-per-migrate",
+            "1",
+            "--max-keys-per-sec",
+            "100",
+        ])
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "apply is throttled to take several seconds"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mid = slot_count_of(&seed, &heavy);
+    assert!(
+        mid > before && mid < before + 400,
+        "killed part-way: {before} -> {mid}"
+    );
+
+    let out = cairn(&["slots", "resume", "--journal", &path("journal")]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("cluster verified"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(slot_count_of(&seed, &heavy), before + 400);
+    assert_eq!(dbsize_sum(&c), 20000);
+    let out = cairn(&["slots", "fix", &seed, "--dry-run"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("nothing to fix"), "{}", stdout(&out));
+    // The plan is now stale: apply refuses and changes nothing.
+    let out = cairn(&[
+        "slots",
+        "apply",
+        &path("plan.json"),
+        "--journal",
+        &path("j2"),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("cluster changed since the snapshot"),
+        "{}",
+        stderr(&out)
+    );
+}

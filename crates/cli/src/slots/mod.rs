@@ -8,12 +8,16 @@
 //! - [`bench`]: `cairn slots bench`.
 //! - [`measure`]: `cairn slots measure`.
 //! - [`plan`]: `cairn slots plan`.
+//! - [`apply`]: `cairn slots apply`, `resume` and `fix`.
+//! - [`progress`]: migration progress bars and lines.
 //! - [`fmt`]: number formatting shared by the human outputs.
 
+mod apply;
 mod bench;
 mod fmt;
 mod measure;
 mod plan;
+mod progress;
 mod status;
 
 use clap::Subcommand;
@@ -29,6 +33,12 @@ pub enum SlotsCommand {
     Measure(measure::MeasureArgs),
     /// Plan slot moves from a snapshot and print the predicted effect.
     Plan(plan::PlanArgs),
+    /// Apply a plan: refuses if the cluster changed since the snapshot; journaled.
+    Apply(apply::ApplyArgs),
+    /// Finish an interrupted apply from its journal.
+    Resume(apply::ResumeArgs),
+    /// Repair open (half-migrated) and uncovered slots.
+    Fix(apply::FixArgs),
 }
 
 /// Runs one `cairn slots` subcommand.
@@ -38,5 +48,8 @@ pub async fn run(cmd: SlotsCommand) -> anyhow::Result<()> {
         SlotsCommand::Bench(args) => bench::run(args).await,
         SlotsCommand::Measure(args) => measure::run(args).await,
         SlotsCommand::Plan(args) => plan::run(args).await,
+        SlotsCommand::Apply(args) => apply::apply(args).await,
+        SlotsCommand::Resume(args) => apply::resume(args).await,
+        SlotsCommand::Fix(args) => apply::fix(args).await,
     }
 }
