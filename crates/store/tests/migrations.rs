@@ -38,3 +38,22 @@ async fn unsupported_urls_are_rejected() {
     let err = Store::open("mysql://localhost/x", KEY).await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
 }
+
+#[tokio::test]
+async fn postgresql_scheme_is_accepted() {
+    let url = cairn_testkit::postgres::PgServer::shared().fresh_database("scheme");
+    let url = url.replacen("postgres://", "postgresql://", 1);
+    let store = Store::open(&url, KEY).await.unwrap();
+    assert_eq!(store.backend(), cairn_store::Backend::Postgres);
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        store.known_schema_version()
+    );
+}
+
+#[tokio::test]
+async fn in_memory_sqlite_works() {
+    let store = Store::open("sqlite::memory:", KEY).await.unwrap();
+    assert_eq!(store.backend(), cairn_store::Backend::Sqlite);
+    assert_eq!(store.user_count().await.unwrap(), 0);
+}

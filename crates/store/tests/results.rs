@@ -263,3 +263,22 @@ async fn cleanup_removes_only_old_unreferenced_results(db: TestDb) {
     );
 }
 store_test!(cleanup_removes_only_old_unreferenced_results);
+
+/// The stream reads chunks lazily, one per poll: a result deleted after the first chunk was read
+/// yields an error for the rest instead of data that was fetched up front.
+async fn chunks_are_fetched_lazily(db: TestDb) {
+    let s = &db.store;
+    let ds = db.data_source("Demo").await;
+    let id = s.begin_result(&new_result(ds.id, "h")).await.unwrap();
+    for seq in 0..5 {
+        s.append_chunk(id, seq, &chunk(seq)).await.unwrap();
+    }
+    s.finish_result(id, &summary(5)).await.unwrap();
+    let mut stream = s.result_chunks(id).await.unwrap();
+    assert_eq!(stream.next().await.unwrap().unwrap(), chunk(0));
+    s.delete_data_source(ds.id).await.unwrap();
+    let err = stream.next().await.unwrap().unwrap_err();
+    assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+    assert!(err.to_string().contains("deleted while read"), "{err}");
+}
+store_test!(chunks_are_fetched_lazily);
