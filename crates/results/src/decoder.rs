@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use cairn_domain::result::{Column, Row};
+use cairn_domain::result::{Column, Row, Value};
 
 use crate::error::DecodeError;
 use crate::format::{self, FRAME_HEADER_LEN, FrameKind, MAGIC, MAX_RAW_FRAME, VERSION};
@@ -20,6 +20,11 @@ pub struct ResultDecoder<R> {
     rows_read: u64,
     /// The total from the end frame, once it was read.
     total: Option<u64>,
+    /// The raw bytes of the current rows frame, read from `pos` on.
+    raw: Vec<u8>,
+    pos: usize,
+    /// Rows of the current frame not yet returned.
+    rows_left: u32,
 }
 
 struct Frame {
@@ -58,6 +63,9 @@ impl<R: Read> ResultDecoder<R> {
             columns,
             rows_read: 0,
             total: None,
+            raw: Vec::new(),
+            pos: 0,
+            rows_left: 0,
         })
     }
 
@@ -71,16 +79,62 @@ impl<R: Read> ResultDecoder<R> {
         self.rows_read
     }
 
-    /// The next chunk of rows, or `None` once the end marker was read (after which every call
-    /// returns `None` without reading).
+    /// Reads the next row into `row` (resized to the number of columns, its text buffers
+    /// reused), and returns `false` at the end of the result. The allocation-free way to read.
+    ///
+    /// # Errors
+    /// As [`ResultDecoder::next_chunk`].
+    pub fn read_row(&mut self, row: &mut Row) -> Result<bool, DecodeError> {
+        while self.rows_left == 0 {
+            if !self.load_frame()? {
+                return Ok(false);
+            }
+        }
+        row.resize(self.columns.len(), Value::Null);
+        let mut values = format::ValueReader::at(&self.raw, self.pos);
+        for value in row.iter_mut() {
+            values.value_into(value)?;
+        }
+        self.pos = values.position();
+        self.rows_left -= 1;
+        self.rows_read += 1;
+        if self.rows_left == 0 && self.pos != self.raw.len() {
+            return Err(DecodeError::Corrupt(
+                "extra bytes after the last row of a chunk".into(),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// The next chunk of rows (what is left of the current one, if [`read_row`] was used), or
+    /// `None` once the end marker was read (after which every call returns `None` without
+    /// reading).
+    ///
+    /// [`read_row`]: ResultDecoder::read_row
     ///
     /// # Errors
     /// [`DecodeError::Truncated`] when the bytes end before the end marker,
     /// [`DecodeError::Corrupt`] for damaged frames or a row count that does not add up,
     /// [`DecodeError::Io`] when reading fails.
     pub fn next_chunk(&mut self) -> Result<Option<Vec<Row>>, DecodeError> {
+        while self.rows_left == 0 {
+            if !self.load_frame()? {
+                return Ok(None);
+            }
+        }
+        let mut rows = Vec::with_capacity(self.rows_left as usize);
+        while self.rows_left > 0 {
+            let mut row = Vec::new();
+            self.read_row(&mut row)?;
+            rows.push(row);
+        }
+        Ok(Some(rows))
+    }
+
+    /// Reads the next frame; `false` once the end frame was read.
+    fn load_frame(&mut self) -> Result<bool, DecodeError> {
         if self.total.is_some() {
-            return Ok(None);
+            return Ok(false);
         }
         let frame = read_frame(&mut self.reader)?.ok_or(DecodeError::Truncated)?;
         match frame.kind {
@@ -96,26 +150,16 @@ impl<R: Read> ResultDecoder<R> {
                     )));
                 }
                 self.total = Some(total);
-                Ok(None)
+                Ok(false)
             }
             FrameKind::Rows => {
-                let width = self.columns.len();
-                let mut values = format::ValueReader::new(&frame.raw);
-                let mut rows = Vec::with_capacity(frame.rows as usize);
-                for _ in 0..frame.rows {
-                    let mut row = Vec::with_capacity(width);
-                    for _ in 0..width {
-                        row.push(values.value()?);
-                    }
-                    rows.push(row);
+                if frame.rows == 0 && !frame.raw.is_empty() {
+                    return Err(DecodeError::Corrupt("bytes in a chunk of no rows".into()));
                 }
-                if !values.is_done() {
-                    return Err(DecodeError::Corrupt(
-                        "extra bytes after the last row of a chunk".into(),
-                    ));
-                }
-                self.rows_read += u64::from(frame.rows);
-                Ok(Some(rows))
+                self.raw = frame.raw;
+                self.pos = 0;
+                self.rows_left = frame.rows;
+                Ok(true)
             }
         }
     }

@@ -126,11 +126,23 @@ pub(crate) struct ValueReader<'a> {
 }
 
 impl<'a> ValueReader<'a> {
+    #[cfg(test)]
     pub(crate) fn new(bytes: &'a [u8]) -> Self {
         ValueReader { bytes, pos: 0 }
     }
 
+    /// A reader starting at byte `pos`.
+    pub(crate) fn at(bytes: &'a [u8], pos: usize) -> Self {
+        ValueReader { bytes, pos }
+    }
+
+    /// The position of the next unread byte.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
     /// Whether every byte was consumed.
+    #[cfg(test)]
     pub(crate) fn is_done(&self) -> bool {
         self.pos == self.bytes.len()
     }
@@ -167,6 +179,29 @@ impl<'a> ValueReader<'a> {
         Err(DecodeError::Corrupt("varint longer than 10 bytes".into()))
     }
 
+    /// Reads one value into `out`, reusing its text buffer when both are text: decoding a
+    /// download row by row then allocates nothing per value.
+    pub(crate) fn value_into(&mut self, out: &mut Value) -> Result<(), DecodeError> {
+        if let Value::Text(buf) = out
+            && self.bytes.get(self.pos) == Some(&TAG_TEXT)
+        {
+            self.pos += 1;
+            let s = self.text()?;
+            buf.clear();
+            buf.push_str(s);
+            return Ok(());
+        }
+        *out = self.value()?;
+        Ok(())
+    }
+
+    fn text(&mut self) -> Result<&'a str, DecodeError> {
+        let len = usize::try_from(self.varint()?)
+            .map_err(|_| DecodeError::Corrupt("text length overflows".into()))?;
+        let b = self.take(len)?;
+        std::str::from_utf8(b).map_err(|_| DecodeError::Corrupt("text value is not utf-8".into()))
+    }
+
     /// Reads one value.
     pub(crate) fn value(&mut self) -> Result<Value, DecodeError> {
         Ok(match self.byte()? {
@@ -183,14 +218,7 @@ impl<'a> ValueReader<'a> {
                 arr.copy_from_slice(b);
                 Value::Float(f64::from_le_bytes(arr))
             }
-            TAG_TEXT => {
-                let len = usize::try_from(self.varint()?)
-                    .map_err(|_| DecodeError::Corrupt("text length overflows".into()))?;
-                let b = self.take(len)?;
-                let s = std::str::from_utf8(b)
-                    .map_err(|_| DecodeError::Corrupt("text value is not utf-8".into()))?;
-                Value::Text(s.to_owned())
-            }
+            TAG_TEXT => Value::Text(self.text()?.to_owned()),
             tag => return Err(DecodeError::Corrupt(format!("unknown value tag {tag}"))),
         })
     }
@@ -224,6 +252,26 @@ mod tests {
             assert_eq!(&reader.value().unwrap(), v);
         }
         assert!(reader.is_done());
+    }
+
+    #[test]
+    fn values_read_into_a_reused_slot_whatever_the_previous_type() {
+        let values = [
+            Value::Text("long text here".into()),
+            Value::Int(3),
+            Value::Text("b".into()),
+            Value::Null,
+        ];
+        let mut out = Vec::new();
+        for v in &values {
+            write_value(&mut out, v);
+        }
+        let mut reader = ValueReader::new(&out);
+        let mut slot = Value::Text(String::with_capacity(64));
+        for v in &values {
+            reader.value_into(&mut slot).unwrap();
+            assert_eq!(&slot, v);
+        }
     }
 
     #[test]

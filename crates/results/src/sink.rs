@@ -49,11 +49,10 @@ pub fn copy_result<R: Read, S: ResultSink + ?Sized>(
 ) -> Result<u64, CopyError> {
     sink.begin(decoder.columns())?;
     let mut rows = 0u64;
-    while let Some(chunk) = decoder.next_chunk()? {
-        for row in &chunk {
-            sink.write_row(row)?;
-        }
-        rows += chunk.len() as u64;
+    let mut row = Vec::new();
+    while decoder.read_row(&mut row)? {
+        sink.write_row(&row)?;
+        rows += 1;
     }
     sink.finish()?;
     Ok(rows)

@@ -341,3 +341,31 @@ fn chunks_stay_near_the_configured_size() {
         summary.raw_bytes
     );
 }
+
+#[test]
+fn read_row_and_next_chunk_can_be_mixed() {
+    let (chunks, _) = encode(
+        2500,
+        ChunkSize {
+            max_bytes: 1 << 20,
+            max_rows: 1000,
+        },
+    );
+    let bytes = chunks.concat();
+    let mut decoder = ResultDecoder::new(bytes.as_slice()).unwrap();
+    let mut row = Vec::new();
+    for i in 0..10 {
+        assert!(decoder.read_row(&mut row).unwrap());
+        assert_eq!(row, self::row(i));
+    }
+    let rest_of_first = decoder.next_chunk().unwrap().unwrap();
+    assert_eq!(rest_of_first.len(), 990);
+    assert_eq!(rest_of_first[0], self::row(10));
+    let mut n = 1000;
+    while decoder.read_row(&mut row).unwrap() {
+        assert_eq!(row, self::row(n));
+        n += 1;
+    }
+    assert_eq!(n, 2500);
+    assert!(decoder.next_chunk().unwrap().is_none());
+}

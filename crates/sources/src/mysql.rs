@@ -77,7 +77,7 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: Stop
             } else {
                 drop(conn.detach());
             }
-            send_stop(&tx, stop).await;
+            return send_stop(&tx, stop).await;
         }
         Pumped::Done { rows: 0 } => {
             let columns = match conn.prepare(AssertSqlSafe(sql).into_sql_str()).await {
@@ -90,6 +90,9 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: Stop
         Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
         Pumped::Failed(e) => send_last(&tx, Err(e)).await,
     }
+    // User SQL may leave a transaction open or change session settings: its session is never
+    // handed to another run.
+    let _ = conn.close().await;
 }
 
 /// Stops the statement running on connection `id`, from a fresh connection.

@@ -101,7 +101,7 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
             } else {
                 drop(conn.detach());
             }
-            send_stop(&tx, stop).await;
+            return send_stop(&tx, stop).await;
         }
         Pumped::Done { rows: 0 } => {
             // No row told the columns: describe the statement (single statements only).
@@ -115,6 +115,9 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
         Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
         Pumped::Failed(e) => send_last(&tx, Err(e)).await,
     }
+    // User SQL may leave a transaction open or change session settings: its session is never
+    // handed to another run.
+    let _ = conn.close().await;
 }
 
 /// Cancels the query of backend `pid` from a fresh connection.

@@ -5,6 +5,11 @@
 //! decode NUMERIC, TIMESTAMPTZ, DATE, UUID or JSON values. Pools connect lazily, so building a
 //! runner does no I/O; [`Runner::test_connection`] is the explicit check. A runner is cheap to
 //! clone (pools are shared handles) and meant to be kept per data source and reused.
+//!
+//! User SQL can open transactions and change session settings, so on PostgreSQL and MySQL a
+//! session that ran user SQL is closed afterwards, never handed to the next run (Redash also
+//! connects per query); the pool caps concurrent connections and serves catalog queries. SQLite
+//! sessions are in-process and cheap to keep: an open transaction is rolled back instead.
 
 use serde::Serialize;
 use serde_json::Value as Json;

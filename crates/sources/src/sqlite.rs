@@ -91,6 +91,9 @@ pub(crate) async fn run(pool: SqlitePool, sql: String, tx: Sender, mut stop: Sto
         Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
         Pumped::Failed(e) => send_last(&tx, Err(e)).await,
     }
+    // A transaction the user's SQL left open must not leak into the next run on this
+    // connection (SQLite sessions have little other state); "no transaction" errors are fine.
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
     if let Ok(mut handle) = conn.lock_handle().await {
         handle.remove_progress_handler();
     }

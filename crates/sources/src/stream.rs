@@ -1,10 +1,10 @@
 //! The row stream a query produces, and the loop that pumps a driver's rows into it.
 //!
 //! Each run gets its own task that owns the database connection and sends events down a small
-//! bounded channel: the columns, then one message per row, then the end (or an error). The
+//! bounded channel: the columns, then batches of rows, then the end (or an error). The
 //! channel bound is the back-pressure: a slow consumer (say, a chunk being written to the
 //! result store) pauses the task, which pauses reading from the socket, which pauses the
-//! database. Memory stays at a few dozen rows whatever the result size.
+//! database. Memory stays at a few thousand rows whatever the result size.
 //!
 //! The task also watches three stop signals while it waits for the database or the consumer:
 //! the cancellation token, the time limit, and the consumer dropping the stream. Any of them
@@ -24,8 +24,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::SourceError;
 
-/// How many rows may wait between the database task and the consumer.
-const CHANNEL_ROWS: usize = 64;
+/// How many batches of rows may wait between the database task and the consumer.
+const CHANNEL_BATCHES: usize = 8;
+/// The most rows in one batch. Rows the driver has already buffered travel together, so the
+/// two tasks do not wake each other for every row; a batch is handed over early whenever the
+/// driver has to wait for the database, so the first rows are never held back.
+const BATCH_ROWS: usize = 256;
 /// How long a cancelled query may take to report that it stopped before its connection is
 /// closed regardless.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -41,7 +45,7 @@ pub struct RunLimits {
 
 pub(crate) enum Event {
     Columns(Vec<Column>),
-    Row(Row),
+    Rows(Vec<Row>),
     End,
 }
 
@@ -54,6 +58,8 @@ pub(crate) type Sender = mpsc::Sender<Result<Event, SourceError>>;
 pub struct RowStream {
     columns: Vec<Column>,
     rx: mpsc::Receiver<Result<Event, SourceError>>,
+    /// The rest of the batch being read.
+    batch: std::vec::IntoIter<Row>,
     finished: bool,
     rows: u64,
 }
@@ -67,6 +73,7 @@ impl RowStream {
             Some(Ok(Event::Columns(columns))) => Ok(RowStream {
                 columns,
                 rx,
+                batch: Vec::new().into_iter(),
                 finished: false,
                 rows: 0,
             }),
@@ -92,26 +99,25 @@ impl RowStream {
     /// The database's error, [`SourceError::TimedOut`] or [`SourceError::Cancelled`] (the
     /// query was then stopped on the database). After an error or the end, returns `Ok(None)`.
     pub async fn next_row(&mut self) -> Result<Option<Row>, SourceError> {
-        if self.finished {
-            return Ok(None);
-        }
-        let event = self.rx.recv().await;
-        match event {
-            Some(Ok(Event::Row(row))) => {
+        loop {
+            if let Some(row) = self.batch.next() {
                 self.rows += 1;
-                Ok(Some(row))
+                return Ok(Some(row));
             }
-            Some(Ok(Event::End)) => {
-                self.finished = true;
-                Ok(None)
+            if self.finished {
+                return Ok(None);
             }
-            Some(Err(e)) => {
-                self.finished = true;
-                Err(e)
-            }
-            Some(Ok(Event::Columns(_))) | None => {
-                self.finished = true;
-                Err(task_lost())
+            match self.rx.recv().await {
+                Some(Ok(Event::Rows(rows))) => self.batch = rows.into_iter(),
+                Some(Ok(Event::End)) => self.finished = true,
+                Some(Err(e)) => {
+                    self.finished = true;
+                    return Err(e);
+                }
+                Some(Ok(Event::Columns(_))) | None => {
+                    self.finished = true;
+                    return Err(task_lost());
+                }
             }
         }
     }
@@ -134,7 +140,7 @@ fn task_lost() -> SourceError {
 
 /// A new channel for one run.
 pub(crate) fn channel() -> (Sender, mpsc::Receiver<Result<Event, SourceError>>) {
-    mpsc::channel(CHANNEL_ROWS)
+    mpsc::channel(CHANNEL_BATCHES)
 }
 
 /// Why a run stopped before the database finished it.
@@ -302,29 +308,51 @@ where
     M: RowMapper<R>,
 {
     let mut sent = 0u64;
+    let mut batch = Vec::with_capacity(BATCH_ROWS);
     loop {
         if let Some(s) = stop.due(tx) {
             return Err(Ended::Stopped(s));
         }
-        let mut permit = reserve(tx, stop).await?;
         // Rows the driver already buffered need no waiting (and no wakers).
         let next = match rows.next().now_or_never() {
             Some(next) => next,
-            None => stop.guard(tx, rows.next()).await.map_err(Ended::Stopped)?,
+            None => {
+                flush(&mut batch, tx, stop).await?;
+                stop.guard(tx, rows.next()).await.map_err(Ended::Stopped)?
+            }
         };
         let row = match next {
-            None => return Ok(sent),
+            None => {
+                flush(&mut batch, tx, stop).await?;
+                return Ok(sent);
+            }
             Some(Err(e)) => return Err(Ended::Failed(SourceError::from_sqlx(e))),
             Some(Ok(row)) => row,
         };
         if sent == 0 {
-            permit.send(Ok(Event::Columns(mapper.columns(&row))));
-            permit = reserve(tx, stop).await?;
+            reserve(tx, stop)
+                .await?
+                .send(Ok(Event::Columns(mapper.columns(&row))));
         }
-        let values = mapper.values(&row).map_err(Ended::Failed)?;
-        permit.send(Ok(Event::Row(values)));
+        batch.push(mapper.values(&row).map_err(Ended::Failed)?);
         sent += 1;
+        if batch.len() >= BATCH_ROWS {
+            flush(&mut batch, tx, stop).await?;
+        }
     }
+}
+
+/// Hands the rows collected so far to the consumer (waiting for room, watching the signals).
+async fn flush(batch: &mut Vec<Row>, tx: &Sender, stop: &mut StopSignals) -> Result<(), Ended> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let permit = reserve(tx, stop).await?;
+    permit.send(Ok(Event::Rows(std::mem::replace(
+        batch,
+        Vec::with_capacity(BATCH_ROWS),
+    ))));
+    Ok(())
 }
 
 /// Reads what is left of a cancelled query's rows until the database reports the end or an

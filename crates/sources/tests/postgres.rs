@@ -217,3 +217,19 @@ async fn schema_and_test_connection() {
     let err = wrong_db.test_connection().await.unwrap_err();
     assert_eq!(err.to_string(), "database \"no_such_db\" does not exist");
 }
+
+#[tokio::test]
+async fn a_transaction_left_open_does_not_leak_into_the_next_run() {
+    let runner = runner();
+    query(&runner, "CREATE TABLE t (x int)").await.unwrap();
+    query(&runner, "BEGIN; INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    query(&runner, "BEGIN; SELECT 1/0").await.unwrap_err();
+    let (_, rows) = query(&runner, "SELECT count(*) FROM t").await.unwrap();
+    assert_eq!(
+        rows,
+        vec![vec![Value::Int(0)]],
+        "the uncommitted insert was rolled back"
+    );
+}

@@ -233,3 +233,18 @@ async fn bad_options_are_rejected_before_connecting() {
     let err = connect("oracle", &json!({})).unwrap_err();
     assert!(matches!(err, SourceError::UnknownType(_)));
 }
+
+#[tokio::test]
+async fn a_transaction_left_open_does_not_leak_into_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let runner = runner_for(&dir);
+    query(&runner, "CREATE TABLE t (x INTEGER)").await.unwrap();
+    query(&runner, "BEGIN; INSERT INTO t VALUES (1)")
+        .await
+        .unwrap();
+    // Another connection can write at once: the first one holds no write lock any more.
+    let other = runner_for(&dir);
+    query(&other, "INSERT INTO t VALUES (2)").await.unwrap();
+    let (_, rows) = query(&other, "SELECT x FROM t").await.unwrap();
+    assert_eq!(rows, vec![vec![Value::Int(2)]]);
+}
