@@ -171,6 +171,14 @@ async fn finishing_fans_out_to_queries_with_the_same_hash(db: TestDb) {
         vec![d.id]
     );
 
+    // A run with parameters has another hash: it is pointed at its query directly.
+    s.set_query_latest_result(c.id, id2).await.unwrap();
+    assert_eq!(s.query(c.id).await.unwrap().latest_query_data_id, Some(id2));
+    assert!(matches!(
+        s.set_query_latest_result(9999, id2).await,
+        Err(StoreError::NotFound(_))
+    ));
+
     // Deleting the data source deletes its results and detaches its queries.
     s.delete_data_source(ds.id).await.unwrap();
     let a = s.query(a.id).await.unwrap();
