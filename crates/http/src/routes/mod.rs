@@ -28,6 +28,10 @@ async fn not_found() -> AppError {
     AppError::not_found("No such endpoint.")
 }
 
+async fn method_not_allowed() -> AppError {
+    AppError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "This endpoint does not take that method.")
+}
+
 /// Every route of the API.
 pub fn router() -> Router<AppState> {
     use dashboards as d;
@@ -85,4 +89,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/dashboards/{key}/favorite", post(d::favorite).delete(d::unfavorite))
         .route("/api/dashboards/{key}/share", post(d::share).delete(d::unshare))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
 }

@@ -9,7 +9,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
 use cairn_domain::model::{FavoriteKind, Query, Schedule, User};
-use cairn_domain::params::ParameterSpec;
+use cairn_domain::params::{default_values, render, used_names, Dialect, ParameterSpec};
 use cairn_domain::query_hash::query_hash;
 use cairn_domain::schedule::RefreshSchedule;
 use cairn_store::{NewQuery, QueryUpdate, Scope};
@@ -148,6 +148,20 @@ fn checked_schedule(value: &Value) -> AppResult<Option<Schedule>> {
         .map_err(|e| AppError::bad_request(format!("Invalid schedule: {e}")))
 }
 
+/// A saved query's hash as Redash computes it: of its text with the parameters' default values
+/// applied, so that a run with the defaults shares its hash (and its cached result); of the raw
+/// text when the defaults cannot be applied.
+fn saved_query_hash(text: &str, options: &Value, data_source_kind: &str) -> String {
+    let rendered = ParameterSpec::parse_options(options).ok().and_then(|specs| {
+        if specs.is_empty() && used_names(text).is_empty() {
+            return None;
+        }
+        let dialect = Dialect::for_source_type(data_source_kind).unwrap_or(Dialect::Postgres);
+        render(text, &specs, &default_values(&specs), dialect, chrono::Utc::now()).ok()
+    });
+    query_hash(rendered.as_deref().unwrap_or(text))
+}
+
 /// Checks that `options.parameters` parses.
 fn checked_options(options: &Value) -> AppResult<()> {
     ParameterSpec::parse_options(options)
@@ -159,7 +173,7 @@ fn checked_options(options: &Value) -> AppResult<()> {
 pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): AppJson<QueryBody>) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let data_source_id = body.data_source_id.ok_or_else(|| AppError::bad_request("data_source_id is required."))?;
-    app.store.data_source(data_source_id).await?;
+    let ds = app.store.data_source(data_source_id).await?;
     let text = body.query.unwrap_or_default();
     let options = body.options.unwrap_or_else(|| json!({}));
     checked_options(&options)?;
@@ -170,7 +184,7 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
     let new = NewQuery {
         name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "New Query".to_string()),
         description: body.description.flatten(),
-        query_hash: query_hash(&text),
+        query_hash: saved_query_hash(&text, &options, &ds.kind),
         query: text,
         data_source_id,
         schedule,
@@ -199,9 +213,11 @@ pub async fn update(
     let user = caller.user()?;
     let current = app.store.query(id).await?;
     caller.check_edit(current.user_id)?;
-    if let Some(ds) = body.data_source_id {
-        app.store.data_source(ds).await?;
-    }
+    let ds_id = body.data_source_id.or(current.data_source_id);
+    let ds_kind = match ds_id {
+        Some(id) => app.store.data_source(id).await?.kind,
+        None => String::new(),
+    };
     if let Some(o) = &body.options {
         checked_options(o)?;
     }
@@ -212,7 +228,12 @@ pub async fn update(
     let update = QueryUpdate {
         name: body.name,
         description: body.description,
-        query: body.query.map(|t| (query_hash(&t), t)),
+        query: (body.query.is_some() || body.options.is_some()).then(|| {
+            let text = body.query.clone().unwrap_or_else(|| current.query.clone());
+            let options = body.options.as_ref().unwrap_or(&current.options);
+            let hash = saved_query_hash(&text, options, &ds_kind);
+            (text, hash)
+        }),
         data_source_id: body.data_source_id,
         schedule,
         options: body.options,

@@ -72,6 +72,10 @@ both!(bad_input_gets_json_errors, |app| {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body["message"].is_string());
 
+    let (status, body) = app.call(Method::PUT, "/api/queries", None).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+    assert!(body["message"].is_string(), "{body}");
+
     let (status, body) = app.call(Method::GET, "/api/queries?page_size=1000", None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 

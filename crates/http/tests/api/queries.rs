@@ -63,6 +63,24 @@ both!(query_lifecycle, |app| {
     assert_eq!(app.get("/api/queries/archive").await["count"], 1);
 });
 
+both!(saved_hashes_apply_parameter_defaults, |app| {
+    let ds = app.sqlite_source(3).await;
+    let q = app
+        .post("/api/queries", json!({"data_source_id": ds, "query": "SELECT n FROM t WHERE n <= {{ max }}",
+            "options": {"parameters": [{"name": "max", "title": "Max", "type": "number", "value": 2}]}}))
+        .await;
+    assert_eq!(q["query_hash"], cairn_domain::query_hash::query_hash("SELECT n FROM t WHERE n <= 2"), "{q}");
+    let changed = app
+        .post(&format!("/api/queries/{}", q["id"]), json!({"options": {"parameters": [{"name": "max", "title": "Max", "type": "number", "value": 3}]}}))
+        .await;
+    assert_eq!(changed["query_hash"], cairn_domain::query_hash::query_hash("SELECT n FROM t WHERE n <= 3"));
+    // Running with the defaults reuses the saved query's hash, so the result fans out to it.
+    let run = app.post(&format!("/api/queries/{}/results", q["id"]), json!({"max_age": 0})).await;
+    let job = app.wait_job(&run).await;
+    let r = app.get(&format!("/api/query_results/{}", job["query_result_id"])).await;
+    assert_eq!(r["query_result"]["query_hash"], changed["query_hash"]);
+});
+
 both!(schedules_are_validated, |app| {
     let ds = app.sqlite_source(1).await;
     let q = app
