@@ -14,6 +14,8 @@ command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv python3-pip)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -32,4 +34,5 @@ if [ ! -x "$valkey" ]; then
 fi
 export CAIRN_VALKEY_SERVER="$valkey"
 
-cargo test --workspace --all-targets "$@"
+# Benchmarks are not run here (they are `cargo bench` targets; see docs/BENCHMARKS.md).
+cargo test --workspace "$@"
