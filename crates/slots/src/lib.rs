@@ -20,6 +20,7 @@
 //! - [`measure`]: live cluster -> planner snapshot (load sources and capacity).
 //! - [`migrate`]: apply and resume a plan (legacy and atomic protocols, journal, throttles).
 //! - [`fix`]: repair open and uncovered slots.
+//! - [`watch`]: the periodic measure/plan/apply loop and its metrics; [`lease`]: one acting replica.
 //! - [`error`]: [`SlotsError`], one-line errors that name the remedy.
 
 pub mod bench;
@@ -28,6 +29,7 @@ pub mod cluster;
 pub mod error;
 pub mod fix;
 pub mod info;
+pub mod lease;
 pub mod measure;
 pub mod migrate;
 pub mod nodes;
@@ -35,5 +37,6 @@ pub mod router;
 pub mod slot;
 pub mod stats;
 pub mod status;
+pub mod watch;
 
 pub use error::SlotsError;

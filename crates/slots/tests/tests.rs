@@ -8,3 +8,4 @@ mod discovery;
 mod fix;
 mod measure;
 mod support;
+mod watch;
