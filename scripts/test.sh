@@ -14,6 +14,7 @@ command -v mariadbd >/dev/null || need_apt+=(mariadb-server)
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv python3-pip)
 command -v unzip >/dev/null || need_apt+=(unzip)
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -33,6 +34,19 @@ if [ ! -x "$valkey" ]; then
   chmod +x "$valkey"
 fi
 export CAIRN_VALKEY_SERVER="$valkey"
+
+# The compatibility tests (crates/cli/tests/compat.rs) drive the PyPI Redash clients, pinned.
+venv="$root/target/compat-venv"
+pins=(redash-api-client==0.3.0 redash-python==0.3.27)
+if ! "$venv/bin/python" - "${pins[@]}" 2>/dev/null <<'PY'
+import importlib.metadata as m, sys
+sys.exit(any(m.version(n) != v for n, v in (p.split("==") for p in sys.argv[1:])))
+PY
+then
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check "${pins[@]}"
+fi
+export CAIRN_COMPAT_PYTHON="$venv/bin/python"
 
 # Benchmarks are not run here (they are `cargo bench` targets; see docs/BENCHMARKS.md).
 cargo test --workspace "$@"
