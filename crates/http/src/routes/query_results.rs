@@ -160,12 +160,13 @@ fn result_belongs_to(meta: &QueryResultMeta, q: &Query) -> bool {
     Some(meta.data_source_id) == q.data_source_id && (Some(meta.id) == q.latest_query_data_id || meta.query_hash == q.query_hash)
 }
 
-/// The response for result `meta` in `format`; files get Redash's attachment name.
+/// The response for result `meta` in `format`; files (not JSON) are attachments named after
+/// the query (`name`) and the result's day, as Redash names them.
 async fn respond(app: &AppState, meta: &QueryResultMeta, format: DownloadFormat, name: Option<&str>) -> AppResult<Response> {
-    let filename = (format != DownloadFormat::Json || name.is_some()).then(|| {
+    let filename = (format != DownloadFormat::Json).then(|| {
         download_filename(name.unwrap_or(""), &format!("query_result_{}", meta.id), meta.retrieved_at.date_naive(), format)
     });
-    result_response(app, meta, format, filename.filter(|_| format != DownloadFormat::Json)).await
+    result_response(app, meta, format, filename).await
 }
 
 /// `GET /api/query_results/<id>[.json|.csv|.tsv|.xlsx]`.
