@@ -72,6 +72,17 @@ fn main() {
 
     let start = Instant::now();
     let mut decoder = ResultDecoder::new(stored.as_slice()).expect("decode");
+    let mut row = Vec::new();
+    let mut n = 0u64;
+    while decoder.read_row(&mut row).expect("decode") {
+        black_box(&row);
+        n += 1;
+    }
+    let read_row = start.elapsed();
+    assert_eq!(n, rows);
+
+    let start = Instant::now();
+    let mut decoder = ResultDecoder::new(stored.as_slice()).expect("decode");
     let mut csv = DsvWriter::csv(Vec::with_capacity(stored.len() * 4));
     copy_result(&mut decoder, &mut csv).expect("csv");
     let csv_bytes = csv.into_inner().expect("csv").len();
@@ -92,9 +103,14 @@ fn main() {
         rate(encode)
     );
     println!(
-        "decode:       {:>8.1} ms  {:>7.1} MB/s",
+        "decode:       {:>8.1} ms  {:>7.1} MB/s (next_chunk: owned rows)",
         decode.as_secs_f64() * 1e3,
         rate(decode)
+    );
+    println!(
+        "decode:       {:>8.1} ms  {:>7.1} MB/s (read_row: reused row)",
+        read_row.as_secs_f64() * 1e3,
+        rate(read_row)
     );
     println!(
         "decode + csv: {:>8.1} ms  {:>7.1} MB/s",
