@@ -55,7 +55,7 @@ pub struct MoveArgs {
 }
 
 impl MoveArgs {
-    fn options(&self) -> ApplyOptions {
+    pub fn options(&self) -> ApplyOptions {
         let mut o = ApplyOptions::new(self.journal.clone());
         o.method = match self.method {
             MethodArg::Auto => Method::Auto,

@@ -10,6 +10,7 @@
 //! - [`plan`]: `cairn slots plan`.
 //! - [`apply`]: `cairn slots apply`, `resume` and `fix`.
 //! - [`progress`]: migration progress bars and lines.
+//! - [`watch`]: `cairn slots watch`.
 //! - [`fmt`]: number formatting shared by the human outputs.
 
 mod apply;
@@ -19,6 +20,7 @@ mod measure;
 mod plan;
 mod progress;
 mod status;
+mod watch;
 
 use clap::Subcommand;
 
@@ -39,6 +41,8 @@ pub enum SlotsCommand {
     Resume(apply::ResumeArgs),
     /// Repair open (half-migrated) and uncovered slots.
     Fix(apply::FixArgs),
+    /// Measure every interval and rebalance when load stays unbalanced (one acting replica).
+    Watch(watch::WatchArgs),
 }
 
 /// Runs one `cairn slots` subcommand.
@@ -51,5 +55,6 @@ pub async fn run(cmd: SlotsCommand) -> anyhow::Result<()> {
         SlotsCommand::Apply(args) => apply::apply(args).await,
         SlotsCommand::Resume(args) => apply::resume(args).await,
         SlotsCommand::Fix(args) => apply::fix(args).await,
+        SlotsCommand::Watch(args) => watch::run(args).await,
     }
 }

@@ -79,7 +79,14 @@ impl Progress for MoveProgress {
         } else {
             eprintln!("moving {moves} slots (~{keys} keys) with the {method} protocol");
             let mut p = self.plain.lock().unwrap_or_else(|e| e.into_inner());
-            p.total = moves;
+            let now = Instant::now();
+            *p = Plain {
+                total: moves,
+                done: 0,
+                keys: 0,
+                started: now,
+                last: now,
+            };
         }
     }
 
