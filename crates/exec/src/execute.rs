@@ -19,8 +19,8 @@ pub(crate) async fn execute_query(worker: &Worker, job: &Job, cancel: Cancellati
         return Err(Failure::Error("not a query job".into()));
     };
     let outcome = run(worker, *data_source_id, query_text, query_hash, *query_id, *scheduled, cancel).await;
-    if *scheduled {
-        if let Some(qid) = query_id {
+    if *scheduled
+        && let Some(qid) = query_id {
             let recorded = match &outcome {
                 Ok(_) => worker.store.reset_schedule_failures(*qid).await.map(|_| ()),
                 Err(Failure::Error(_)) => worker.store.record_schedule_failure(*qid).await.map(|_| ()),
@@ -30,7 +30,6 @@ pub(crate) async fn execute_query(worker: &Worker, job: &Job, cancel: Cancellati
                 tracing::warn!(query_id = qid, error = %e, "cannot record the scheduled run's outcome");
             }
         }
-    }
     outcome
 }
 
@@ -118,15 +117,14 @@ async fn run(
         )
         .await
         .map_err(store_error)?;
-    if let Some(qid) = query_id {
-        if !finished.updated_query_ids.contains(&qid) {
+    if let Some(qid) = query_id
+        && !finished.updated_query_ids.contains(&qid) {
             // A run with parameters has another hash than the saved text: point the query at
             // it too, so its page and its schedule see the run.
             if let Err(e) = worker.store.set_query_latest_result(qid, result_id).await {
                 tracing::warn!(query_id = qid, error = %e, "cannot link the result to its query");
             }
         }
-    }
     Ok(Outcome::QueryResult(result_id))
 }
 

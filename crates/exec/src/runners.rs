@@ -29,11 +29,10 @@ impl Runners {
     pub fn get(&self, ds: &DataSource) -> Result<Arc<Runner>, SourceError> {
         let config = format!("{}\u{0}{}", ds.kind, ds.options);
         let mut map = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((seen, runner)) = map.get(&ds.id) {
-            if *seen == config {
+        if let Some((seen, runner)) = map.get(&ds.id)
+            && *seen == config {
                 return Ok(runner.clone());
             }
-        }
         let runner = Arc::new(connect(&ds.kind, &ds.options)?);
         if let Some((_, old)) = map.insert(ds.id, (config, runner.clone())) {
             tokio::spawn(async move { old.close().await });

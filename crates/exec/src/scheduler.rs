@@ -62,8 +62,7 @@ impl Scheduler {
         let mut next: HashMap<Task, Instant> =
             tasks.iter().filter(|t| self.interval(**t).is_some()).map(|t| (*t, Instant::now())).collect();
         tracing::info!("scheduler started");
-        loop {
-            let Some((&task, &at)) = next.iter().min_by_key(|(_, at)| **at) else { break };
+        while let Some((&task, &at)) = next.iter().min_by_key(|(_, at)| **at) {
             tokio::select! {
                 _ = tokio::time::sleep_until(at) => {}
                 _ = shutdown.cancelled() => break,
@@ -106,9 +105,9 @@ impl Scheduler {
             }
             let q = &sq.query;
             let Some(ds_id) = q.data_source_id else { continue };
-            if !sources.contains_key(&ds_id) {
+            if let std::collections::hash_map::Entry::Vacant(e) = sources.entry(ds_id) {
                 let ds = self.store.data_source(ds_id).await.map_err(|e| e.to_string())?;
-                sources.insert(ds_id, ds);
+                e.insert(ds);
             }
             let ds = &sources[&ds_id];
             let text = match rendered_with_defaults(&q.query, &q.options, ds, now) {

@@ -19,7 +19,7 @@ pub enum Caller {
     /// A user, through their API key.
     User(User),
     /// A query's own API key: may read that query and its results only.
-    QueryKey(Query),
+    QueryKey(Box<Query>),
     /// A dashboard's public share token: may read the queries on that dashboard and their
     /// results only.
     DashboardKey {
@@ -70,7 +70,7 @@ impl Caller {
     pub fn key_queries(&self) -> Option<&[Query]> {
         match self {
             Caller::User(_) => None,
-            Caller::QueryKey(q) => Some(std::slice::from_ref(q)),
+            Caller::QueryKey(q) => Some(std::slice::from_ref(q.as_ref())),
             Caller::DashboardKey { queries, .. } => Some(queries),
         }
     }
@@ -158,7 +158,7 @@ impl FromRequestParts<AppState> for Caller {
             Err(e) => return Err(e.into()),
         }
         match state.store.query_by_api_key(&key).await {
-            Ok(query) if !query.is_archived => return Ok(Caller::QueryKey(query)),
+            Ok(query) if !query.is_archived => return Ok(Caller::QueryKey(Box::new(query))),
             Ok(_) | Err(StoreError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -204,11 +204,10 @@ pub fn mask_secrets(options: &Value, secret: &[String]) -> Value {
     let mut o = options.clone();
     if let Some(map) = o.as_object_mut() {
         for key in secret {
-            if let Some(v) = map.get_mut(key) {
-                if !v.is_null() && v.as_str() != Some("") {
+            if let Some(v) = map.get_mut(key)
+                && !v.is_null() && v.as_str() != Some("") {
                     *v = json!(SECRET_MASK);
                 }
-            }
         }
     }
     o

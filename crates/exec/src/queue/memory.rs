@@ -81,11 +81,10 @@ impl Queue for MemoryQueue {
         let mut inner = self.lock();
         self.expire(&mut inner);
         if let Some(key) = &dedup_key {
-            if let Some(existing) = inner.locks.get(key).and_then(|id| inner.jobs.get(id)) {
-                if !existing.state.status.is_final() {
+            if let Some(existing) = inner.locks.get(key).and_then(|id| inner.jobs.get(id))
+                && !existing.state.status.is_final() {
                     return Ok(Enqueued { state: existing.state.clone(), is_new: false });
                 }
-            }
             inner.locks.insert(key.clone(), job.id.clone());
         }
         let state = JobState::queued(job.id.clone());
@@ -128,11 +127,10 @@ impl Queue for MemoryQueue {
         }
         let release = state.status.is_final().then(|| entry.dedup_key.clone()).flatten();
         entry.state = state.clone();
-        if let Some(key) = release {
-            if inner.locks.get(&key) == Some(&state.id) {
+        if let Some(key) = release
+            && inner.locks.get(&key) == Some(&state.id) {
                 inner.locks.remove(&key);
             }
-        }
         Ok(())
     }
 
@@ -144,11 +142,10 @@ impl Queue for MemoryQueue {
             let mut s = entry.state.clone().with_status(JobStatus::Cancelled);
             s.error = Some(CANCELLED_MESSAGE.to_string());
             entry.state = s;
-            if let Some(key) = entry.dedup_key.clone() {
-                if inner.locks.get(&key) == Some(id) {
+            if let Some(key) = entry.dedup_key.clone()
+                && inner.locks.get(&key) == Some(id) {
                     inner.locks.remove(&key);
                 }
-            }
         }
         Ok(inner.jobs.get(id).map(|e| e.state.clone()))
     }

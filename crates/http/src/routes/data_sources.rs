@@ -110,11 +110,10 @@ pub async fn update(
     caller.admin()?;
     let current = app.store.data_source(id).await?;
     let kind = kind_of(&current.kind)?;
-    if let Some(k) = &body.kind {
-        if k != &current.kind {
+    if let Some(k) = &body.kind
+        && k != &current.kind {
             return Err(AppError::bad_request("A data source's type cannot change; create a new one."));
         }
-    }
     let options = match body.options {
         Some(new) => {
             let merged = unmask_secrets(&new, &current.options, &secret_fields(kind));
@@ -205,11 +204,10 @@ pub async fn schema(State(app): State<AppState>, caller: Caller, AppPath(id): Ap
     caller.user()?;
     app.store.data_source(id).await?;
     let refresh = raw.as_deref().unwrap_or("").split('&').any(|kv| kv == "refresh" || kv.starts_with("refresh="));
-    if !refresh {
-        if let Some(schema) = app.store.data_source_schema(id).await? {
+    if !refresh
+        && let Some(schema) = app.store.data_source_schema(id).await? {
             return Ok(Json(json!({"schema": schema})));
         }
-    }
     let job = Job::new(QueueName::Schemas, JobKind::RefreshSchema { data_source_id: id });
     let enqueued = app.queue.enqueue(job, Some(format!("refresh_schema:{id}"))).await?;
     Ok(Json(job_json(&enqueued.state)))

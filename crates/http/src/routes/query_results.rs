@@ -65,11 +65,10 @@ pub(crate) async fn run_or_cached(
     max_age: i64,
 ) -> AppResult<Response> {
     let hash = query_hash(&text);
-    if max_age != 0 {
-        if let Some(meta) = app.store.cached_result(ds.id, &hash, max_age).await? {
+    if max_age != 0
+        && let Some(meta) = app.store.cached_result(ds.id, &hash, max_age).await? {
             return result_response(app, &meta, DownloadFormat::Json, None).await;
         }
-    }
     if ds.paused {
         let reason = ds.pause_reason.as_deref().unwrap_or("no reason given");
         return Err(AppError::bad_request(format!("Data source is paused ({reason}); resume it to run queries.")));
@@ -173,11 +172,10 @@ async fn respond(app: &AppState, meta: &QueryResultMeta, format: DownloadFormat,
 pub async fn get_result(State(app): State<AppState>, caller: Caller, AppPath(segment): AppPath<String>) -> AppResult<Response> {
     let (id, format) = id_and_format(&segment)?;
     let meta = app.store.result_meta(id).await?;
-    if let Some(queries) = caller.key_queries() {
-        if !queries.iter().any(|q| result_belongs_to(&meta, q)) {
+    if let Some(queries) = caller.key_queries()
+        && !queries.iter().any(|q| result_belongs_to(&meta, q)) {
             return Err(AppError::forbidden("This API key does not give access to that result."));
         }
-    }
     respond(&app, &meta, format, None).await
 }
 
