@@ -67,14 +67,14 @@ impl Drop for ChildGuard {
 /// Ports are handed out from a per-process counter offset by the pid, then checked by binding, so
 /// that parallel tests in one process and in several processes rarely collide.
 pub fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let base = 20000 + (std::process::id() % 200) as u16 * 100;
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = (std::process::id() % 200) * 100;
     loop {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % 10000;
-        let port = base.wrapping_add(offset * 7) % 40000 + 20000;
-        // Cluster nodes also listen on port + 10000: both must be free.
-        if port_is_free(port) && port.checked_add(10000).is_some_and(port_is_free) {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        // Ports 20000..55000, so that port + 10000 (a cluster node's bus port) is a port too.
+        let port = (20_000 + base.wrapping_add(offset.wrapping_mul(7)) % 35_000) as u16;
+        if port_is_free(port) && port_is_free(port + 10_000) {
             return port;
         }
     }
