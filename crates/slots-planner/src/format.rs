@@ -71,6 +71,13 @@ pub(crate) fn read_json<T: DeserializeOwned>(
     kind: &'static str,
     expected: &'static str,
 ) -> Result<T, FormatError> {
+    if !text.trim_start().starts_with('{') {
+        // Valid JSON that is not an object (an array, a number) has no format field either.
+        return match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => Err(FormatError::MissingFormat { kind, expected }),
+            Err(source) => Err(FormatError::Malformed { kind, source }),
+        };
+    }
     let probe: Probe = match serde_json::from_str(text) {
         Ok(p) => p,
         Err(e) if e.is_data() => return Err(FormatError::MissingFormat { kind, expected }),

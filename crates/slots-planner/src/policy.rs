@@ -68,10 +68,10 @@ pub struct Policy {
     pub mode: Mode,
     /// At most this many slot moves (the churn budget); `None` for no limit.
     pub max_moves: Option<usize>,
-    /// When to do nothing, as a fraction (0.02 = 2%). `count` and `origin`: act only if some
-    /// node's slot count is more than this far off its target, as redis-cli's
-    /// `--cluster-threshold`. `load`: act only while the worst normalised load is above
-    /// `lower_bound * (1 + threshold)`; this is also where it stops.
+    /// When to do nothing, as a fraction (0.02 = 2%). `count`: act only if some node's slot
+    /// count is more than this far off its target, as redis-cli's `--cluster-threshold`.
+    /// `load`: act only while the worst normalised load is above
+    /// `lower_bound * (1 + threshold)`; this is also where it stops. `origin` ignores it.
     pub threshold: f64,
     /// Share of CPU in the origin weight `a * cpu/sum(cpu) + (1 - a) * membw/sum(membw)`.
     pub alpha: f64,

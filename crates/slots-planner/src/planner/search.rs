@@ -18,6 +18,8 @@ const TARGETS_PER_RESOURCE: usize = 2;
 const SWAP_TARGETS: usize = 3;
 /// Hottest slots of the worst node tried in a swap.
 const SWAP_CANDIDATES: usize = 32;
+/// Slots of a partner tried against each hot slot: the ones just cooler than it.
+const SWAP_PARTNER_SLOTS: usize = 256;
 /// Exponent of the potential: high enough to track the maximum, low enough to see the rest.
 const POWER: i32 = 8;
 /// A move of a slot that is already displaced (onward, or back home) adds no new migration,
@@ -239,6 +241,16 @@ impl<'a> Search<'a> {
             .sum()
     }
 
+    /// The derivative of node `i`'s potential with respect to its load in resource `r`.
+    fn gradient(&self, i: usize, r: usize) -> f64 {
+        let lay = &self.lay;
+        if !lay.active[r] {
+            return 0.0;
+        }
+        let c = lay.cap[i][r].max(1e-12) * self.scale;
+        f64::from(POWER) * (lay.load[i][r] / c).powi(POWER - 1) / c
+    }
+
     /// What moving `slot` to `to` costs: its full cost when it leaves home, a discounted cost
     /// when it is already displaced; `None` when that would exceed the budget.
     fn charge(&self, slot: usize, to: usize, extra_displaced: usize) -> Option<f64> {
@@ -286,7 +298,7 @@ impl<'a> Search<'a> {
             })
             .collect();
         for (bound, s) in BoundOrder::new(&mut ranked) {
-            if best.is_some_and(|b| bound < b.ratio) {
+            if best.is_some_and(|b| bound <= b.ratio) {
                 break;
             }
             let d = &lay.demand[s];
@@ -308,7 +320,7 @@ impl<'a> Search<'a> {
                 if worst >= score_h - EPS {
                     continue;
                 }
-                if gain_h - (self.potential(t, &load_t) - phi_t[k]) <= EPS {
+                if gain_h - (self.potential(t, &load_t) - phi_t[k]) <= EPS * (phi_h + phi_t[k]) {
                     continue;
                 }
                 let ratio = (score_h - worst.max(self.stop)) / cost;
@@ -334,18 +346,21 @@ impl<'a> Search<'a> {
     /// some resource. It lowers the pair's potential instead, making room for later reliefs,
     /// and keeps both nodes at or below the current worst load.
     ///
-    /// Because the potential is convex, `h`'s loss of potential is at most its gradient times
-    /// the slot's demand, which prunes most slots without evaluating them.
+    /// Because the potential is convex, a move's gain is at most the difference of the two
+    /// nodes' gradients times the slot's demand, which prunes most slots without evaluating
+    /// them.
     fn best_rebalance(&self, h: usize, targets: &[usize], best: &mut Option<Candidate>) {
         let lay = &self.lay;
         let load_h = lay.load[h];
         let phi_h = self.potential(h, &load_h);
-        let gradient: [f64; RESOURCES] = std::array::from_fn(|r| {
-            if !lay.active[r] {
-                return 0.0;
-            }
-            let c = lay.cap[h][r].max(1e-12) * self.scale;
-            f64::from(POWER) * (load_h[r] / c).powi(POWER - 1) / c
+        // Convexity: h loses at most gradient_h . d and a target gains at least
+        // gradient_t . d, so no target does better than (gradient_h - min gradient_t) . d.
+        let steepest: [f64; RESOURCES] = std::array::from_fn(|r| {
+            let flattest = targets
+                .iter()
+                .map(|&t| self.gradient(t, r))
+                .fold(f64::INFINITY, f64::min);
+            (self.gradient(h, r) - flattest).max(0.0)
         });
         let phi_t: Vec<f64> = targets
             .iter()
@@ -356,13 +371,13 @@ impl<'a> Search<'a> {
             .map(|&s| {
                 let d = &lay.demand[s];
                 (
-                    (0..RESOURCES).map(|r| gradient[r] * d[r]).sum::<f64>() / self.min_cost,
+                    (0..RESOURCES).map(|r| steepest[r] * d[r]).sum::<f64>() / self.min_cost,
                     s,
                 )
             })
             .collect();
         for (bound, s) in BoundOrder::new(&mut ranked) {
-            if best.is_some_and(|b| bound < b.ratio) {
+            if best.is_some_and(|b| bound <= b.ratio) {
                 break;
             }
             let d = &lay.demand[s];
@@ -381,7 +396,7 @@ impl<'a> Search<'a> {
                 };
                 let new_load_t = add(&lay.load[t], d);
                 let gain = gain_h - (self.potential(t, &new_load_t) - phi_t[k]);
-                if gain <= EPS {
+                if gain <= EPS * (phi_h + phi_t[k]) {
                     continue;
                 }
                 let worst = new_h.max(lay.score_of(t, &new_load_t));
@@ -422,13 +437,21 @@ impl<'a> Search<'a> {
         let mut best = None;
         for &t in partners {
             let phi_t = self.potential(t, &lay.load[t]);
+            let mut cooler = self.slots_of[t].clone();
+            cooler.sort_by(|&a, &b| {
+                lay.demand[a][binding]
+                    .total_cmp(&lay.demand[b][binding])
+                    .then(a.cmp(&b))
+            });
             for &a in &hottest {
                 let da = &lay.demand[a];
                 let Some(cost_a) = self.charge(a, t, 0) else {
                     continue;
                 };
                 let extra = usize::from(lay.owner[a] == self.home[a]);
-                for &b in &self.slots_of[t] {
+                // Only a cooler slot can come back, and the useful ones are just below `a`.
+                let below = cooler.partition_point(|&b| lay.demand[b][binding] < da[binding]);
+                for &b in &cooler[below.saturating_sub(SWAP_PARTNER_SLOTS)..below] {
                     let Some(cost_b) = self.charge(b, h, extra) else {
                         continue;
                     };
@@ -445,7 +468,7 @@ impl<'a> Search<'a> {
                     }
                     let gain =
                         phi_h + phi_t - self.potential(h, &load_h) - self.potential(t, &load_t);
-                    if gain <= EPS {
+                    if gain <= EPS * (phi_h + phi_t) {
                         continue;
                     }
                     let ratio = (score_h - worst.max(self.stop)) / (cost_a + cost_b);
@@ -497,8 +520,9 @@ impl<'a> Search<'a> {
 
 /// Candidates in descending order of their bound (ties by slot), sorted lazily: a short head
 /// first, the rest only if the search gets that far. Evaluating in this order lets a search
-/// stop at the first bound below the best ratio found, which is exact (the bound is an upper
-/// bound) and usually comes after a handful of slots.
+/// stop at the first bound not above the best ratio found: nothing after it can do better
+/// (the bound is an upper bound), and among equals the first in this fixed order is kept, so
+/// the choice stays deterministic. It usually comes after a handful of slots.
 struct BoundOrder<'v> {
     items: &'v mut [(f64, usize)],
     next: usize,
