@@ -37,6 +37,22 @@ pub trait ResultSink {
     fn finish(&mut self) -> Result<(), WriteError>;
 }
 
+/// A boxed sink is a sink, so the format can be chosen at run time
+/// (`Box<dyn ResultSink + Send>`).
+impl<S: ResultSink + ?Sized> ResultSink for Box<S> {
+    fn begin(&mut self, columns: &[Column]) -> Result<(), WriteError> {
+        (**self).begin(columns)
+    }
+
+    fn write_row(&mut self, row: &[Value]) -> Result<(), WriteError> {
+        (**self).write_row(row)
+    }
+
+    fn finish(&mut self) -> Result<(), WriteError> {
+        (**self).finish()
+    }
+}
+
 /// Copies a whole stored result into a sink: `begin`, every row, `finish`. Returns the number
 /// of rows written. Memory stays bounded by one chunk of rows.
 ///
@@ -193,6 +209,26 @@ mod tests {
             blocks,
             vec![b"abcd".to_vec(), b"efgh".to_vec(), b"ij".to_vec()]
         );
+    }
+
+    #[test]
+    fn a_sink_chosen_at_run_time_works_through_a_box() {
+        use crate::{DsvWriter, ResultDecoder, ResultEncoder, ResultLimits};
+        use cairn_domain::result::ColumnType;
+
+        let mut encoder = ResultEncoder::new(
+            vec![Column::new("n", Some(ColumnType::Integer))],
+            ResultLimits::default(),
+        );
+        assert!(encoder.push_row(&[Value::Int(7)]).unwrap().is_none());
+        let (chunk, _) = encoder.finish();
+        let mut out = Vec::new();
+        {
+            let mut sink: Box<dyn ResultSink + Send + '_> = Box::new(DsvWriter::tsv(&mut out));
+            let mut decoder = ResultDecoder::new(chunk.as_slice()).unwrap();
+            assert_eq!(copy_result(&mut decoder, &mut sink).unwrap(), 1);
+        }
+        assert_eq!(out, b"n\r\n7\r\n");
     }
 
     #[test]
