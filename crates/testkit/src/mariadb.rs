@@ -61,6 +61,10 @@ impl MariaDbServer {
         let data = root.join("data");
         let socket = root.join("mysqld.sock");
         let user = current_user();
+        // Each server gets its own temporary directory: concurrent bootstraps sharing /tmp
+        // were seen to remove each other's temporary tables.
+        let tmp = root.join("tmp");
+        std::fs::create_dir(&tmp).expect("create tmp dir");
 
         let install_log = root.join("install-db.log");
         let out = std::fs::File::create(&install_log).expect("create install log");
@@ -68,6 +72,7 @@ impl MariaDbServer {
             .arg("--no-defaults")
             .arg(format!("--datadir={}", data.display()))
             .arg(format!("--user={user}"))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--auth-root-authentication-method=normal",
                 "--skip-test-db",
@@ -96,6 +101,7 @@ impl MariaDbServer {
             ))
             .arg(format!("--port={port}"))
             .arg(format!("--user={user}"))
+            .arg(format!("--tmpdir={}", tmp.display()))
             .args([
                 "--bind-address=127.0.0.1",
                 "--skip-name-resolve",
