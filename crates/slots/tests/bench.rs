@@ -77,6 +77,10 @@ async fn every_request_answered_while_the_slot_migrates() {
         cfg.read_ratio = 0.7;
         cfg.duration = Duration::from_millis(3500);
         let bench_cluster = found.clone();
+        let stale_cfg = BenchConfig {
+            duration: Duration::from_millis(300),
+            ..cfg.clone()
+        };
         let bench = tokio::spawn(async move { run(&bench_cluster, &cfg).await });
         tokio::time::sleep(Duration::from_millis(300)).await;
         migrate_slot_slowly(

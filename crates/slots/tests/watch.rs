@@ -94,7 +94,17 @@ async fn only_the_lease_holder_rebalances_within_the_churn_budget() {
     );
     let (sa, sb, ma2, mb2) = (seed.clone(), seed.clone(), ma.clone(), mb.clone());
     let a = tokio::spawn(async move { run(&sa, &ca, ma2, &Silent).await });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Start the second replica once the first holds the lease.
+    for _ in 0..200 {
+        if ma.lock().unwrap().leader {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        ma.lock().unwrap().leader,
+        "the first replica took the lease"
+    );
     let b = tokio::spawn(async move { run(&sb, &cb, mb2, &Silent).await });
     b.await.unwrap().unwrap();
     let mb = mb.lock().unwrap().clone();
