@@ -8,11 +8,13 @@
 //! separate connection, which stops the statement and leaves the session usable; the stream
 //! is then drained and the connection closed.
 
-use std::time::Duration;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use cairn_domain::result::{Column, ColumnType, Row, Value};
 use serde_json::Value as Json;
-use sqlx::mysql::{MySqlColumn, MySqlConnectOptions, MySqlPool, MySqlPoolOptions, MySqlRow};
+use sqlx::mysql::{MySqlColumn, MySqlConnectOptions, MySqlRow};
 use sqlx::{
     AssertSqlSafe, Column as _, Connection as _, Executor as _, MySqlConnection, Row as _,
     SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
@@ -20,12 +22,12 @@ use sqlx::{
 
 use crate::error::SourceError;
 use crate::kinds::{opt_port, opt_str};
-use crate::runner::{SchemaColumn, TableSchema};
+use crate::runner::{CONNECT_TIMEOUT, MAX_SESSIONS, SchemaColumn, TableSchema};
 use crate::stream::{Event, Pumped, RowMapper, Sender, StopSignals, pump, send_last, send_stop};
 use crate::values;
 
-/// Builds a lazy pool from Redash-style `mysql` options.
-pub(crate) fn pool(options: &Json) -> Result<MySqlPool, SourceError> {
+/// The connection settings from Redash-style `mysql` options.
+pub(crate) fn source(options: &Json) -> Result<MySqlSource, SourceError> {
     let db = opt_str(options, "db")
         .ok_or_else(|| SourceError::InvalidOptions("db is required".into()))?;
     let mut opts = MySqlConnectOptions::new()
@@ -39,23 +41,71 @@ pub(crate) fn pool(options: &Json) -> Result<MySqlPool, SourceError> {
     if let Some(password) = opt_str(options, "passwd") {
         opts = opts.password(password);
     }
-    Ok(MySqlPoolOptions::new()
-        .max_connections(8)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(15))
-        .idle_timeout(Duration::from_secs(300))
-        .connect_lazy_with(opts))
+    Ok(MySqlSource {
+        options: Arc::new(opts),
+        sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+    })
+}
+
+/// Where and how to connect, and the cap on concurrent sessions. Every run, schema read and
+/// test opens its own session and closes it: connection errors surface as they are, and user
+/// SQL never inherits another run's session state.
+#[derive(Debug, Clone)]
+pub(crate) struct MySqlSource {
+    options: Arc<MySqlConnectOptions>,
+    sessions: Arc<Semaphore>,
+}
+
+impl MySqlSource {
+    /// Opens a session, waiting for a free slot first.
+    async fn open(&self) -> Result<(OwnedSemaphorePermit, MySqlConnection), SourceError> {
+        let slot = self
+            .sessions
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SourceError::Connection("data source closed".into()))?;
+        match tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            MySqlConnection::connect_with(&self.options),
+        )
+        .await
+        {
+            Ok(Ok(conn)) => Ok((slot, conn)),
+            Ok(Err(e)) => Err(SourceError::from_sqlx(e)),
+            Err(_) => Err(SourceError::Connection(format!(
+                "no answer from the server within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Connects and runs `SELECT 1`.
+    pub(crate) async fn test_connection(&self) -> Result<(), SourceError> {
+        let (_slot, mut conn) = self.open().await?;
+        sqlx::raw_sql("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(SourceError::from_sqlx)?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    /// Refuses new sessions from now on.
+    pub(crate) fn close(&self) {
+        self.sessions.close();
+    }
 }
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
-pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: StopSignals) {
-    let mut conn = match stop.guard(&tx, pool.acquire()).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
+pub(crate) async fn run(source: MySqlSource, sql: String, tx: Sender, mut stop: StopSignals) {
+    let (_slot, mut conn) = match stop.guard(&tx, source.open()).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return send_last(&tx, Err(e)).await,
         Err(s) => return send_stop(&tx, s).await,
     };
     let id: u64 = match sqlx::query_scalar("SELECT CONNECTION_ID()")
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut conn)
         .await
     {
         Ok(id) => id,
@@ -64,9 +114,9 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: Stop
 
     let mut mapper = MySqlMapper::default();
     let pumped = {
-        let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
+        let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut conn);
         pump(&mut rows, &mut mapper, &tx, &mut stop, || {
-            kill_query(&pool, id)
+            kill_query(&source, id)
         })
         .await
     };
@@ -75,7 +125,7 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: Stop
             if idle {
                 let _ = conn.close().await;
             } else {
-                drop(conn.detach());
+                drop(conn);
             }
             return send_stop(&tx, stop).await;
         }
@@ -96,16 +146,21 @@ pub(crate) async fn run(pool: MySqlPool, sql: String, tx: Sender, mut stop: Stop
 }
 
 /// Stops the statement running on connection `id`, from a fresh connection.
-async fn kill_query(pool: &MySqlPool, id: u64) {
-    let options = pool.connect_options();
-    match MySqlConnection::connect_with(&options).await {
-        Ok(mut c) => {
+async fn kill_query(source: &MySqlSource, id: u64) {
+    match tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        MySqlConnection::connect_with(&source.options),
+    )
+    .await
+    {
+        Ok(Ok(mut c)) => {
             if let Err(e) = c.execute(AssertSqlSafe(format!("KILL QUERY {id}"))).await {
                 tracing::warn!(id, error = %e, "KILL QUERY failed");
             }
             let _ = c.close().await;
         }
-        Err(e) => tracing::warn!(id, error = %e, "cannot connect to kill a query"),
+        Ok(Err(e)) => tracing::warn!(id, error = %e, "cannot connect to kill a query"),
+        Err(_) => tracing::warn!(id, "cannot connect to kill a query: no answer"),
     }
 }
 
@@ -198,7 +253,8 @@ impl RowMapper<MySqlRow> for MySqlMapper {
 
 /// Tables and views outside the system schemas, named `schema.table` unless in the data
 /// source's own database.
-pub(crate) async fn schema(pool: &MySqlPool) -> Result<Vec<TableSchema>, SourceError> {
+pub(crate) async fn schema(source: &MySqlSource) -> Result<Vec<TableSchema>, SourceError> {
+    let (_slot, mut conn) = source.open().await?;
     let rows: Vec<(String, String, String, String, Option<String>)> = sqlx::query_as(
         "SELECT CAST(table_schema AS CHAR), CAST(table_name AS CHAR), CAST(column_name AS CHAR), \
                 CAST(data_type AS CHAR), CAST(DATABASE() AS CHAR) \
@@ -206,9 +262,10 @@ pub(crate) async fn schema(pool: &MySqlPool) -> Result<Vec<TableSchema>, SourceE
          WHERE table_schema NOT IN ('information_schema', 'performance_schema', 'mysql', 'sys') \
          ORDER BY table_schema, table_name, ordinal_position",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut conn)
     .await
     .map_err(SourceError::from_sqlx)?;
+    let _ = conn.close().await;
     Ok(crate::runner::group_tables(rows.into_iter().map(
         |(schema, table, column, kind, current)| {
             let name = if current.as_deref() == Some(schema.as_str()) {

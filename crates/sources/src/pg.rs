@@ -9,11 +9,13 @@
 //! `pg_cancel_backend(pid)` from a separate connection: closing a socket would not stop a query
 //! that is busy computing.
 
-use std::time::Duration;
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use cairn_domain::result::{Column, ColumnType, Row, Value};
 use serde_json::Value as Json;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::postgres::{PgConnectOptions, PgRow, PgSslMode};
 use sqlx::{
     AssertSqlSafe, Column as _, Connection as _, Executor as _, PgConnection, Row as _,
     SqlSafeStr as _, Statement as _, TypeInfo as _, ValueRef as _,
@@ -21,12 +23,12 @@ use sqlx::{
 
 use crate::error::SourceError;
 use crate::kinds::{opt_port, opt_str};
-use crate::runner::{SchemaColumn, TableSchema};
+use crate::runner::{CONNECT_TIMEOUT, MAX_SESSIONS, SchemaColumn, TableSchema};
 use crate::stream::{Event, Pumped, RowMapper, Sender, StopSignals, pump, send_last, send_stop};
 use crate::values;
 
-/// Builds a lazy pool from Redash-style `pg` options.
-pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
+/// The connection settings from Redash-style `pg` options.
+pub(crate) fn source(options: &Json) -> Result<PgSource, SourceError> {
     let dbname = opt_str(options, "dbname")
         .ok_or_else(|| SourceError::InvalidOptions("dbname is required".into()))?;
     let ssl = match opt_str(options, "sslmode").unwrap_or("prefer") {
@@ -54,19 +56,63 @@ pub(crate) fn pool(options: &Json) -> Result<PgPool, SourceError> {
     if let Some(password) = opt_str(options, "password") {
         opts = opts.password(password);
     }
-    Ok(PgPoolOptions::new()
-        .max_connections(8)
-        .min_connections(0)
-        .acquire_timeout(Duration::from_secs(15))
-        .idle_timeout(Duration::from_secs(300))
-        .connect_lazy_with(opts))
+    Ok(PgSource {
+        options: Arc::new(opts),
+        sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+    })
+}
+
+/// Where and how to connect, and the cap on concurrent sessions. Every run, schema read and
+/// test opens its own session and closes it: connection errors surface as they are, and user
+/// SQL never inherits another run's session state.
+#[derive(Debug, Clone)]
+pub(crate) struct PgSource {
+    options: Arc<PgConnectOptions>,
+    sessions: Arc<Semaphore>,
+}
+
+impl PgSource {
+    /// Opens a session, waiting for a free slot first.
+    async fn open(&self) -> Result<(OwnedSemaphorePermit, PgConnection), SourceError> {
+        let slot = self
+            .sessions
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| SourceError::Connection("data source closed".into()))?;
+        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options)).await
+        {
+            Ok(Ok(conn)) => Ok((slot, conn)),
+            Ok(Err(e)) => Err(SourceError::from_sqlx(e)),
+            Err(_) => Err(SourceError::Connection(format!(
+                "no answer from the server within {} s",
+                CONNECT_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    /// Connects and runs `SELECT 1`.
+    pub(crate) async fn test_connection(&self) -> Result<(), SourceError> {
+        let (_slot, mut conn) = self.open().await?;
+        sqlx::raw_sql("SELECT 1")
+            .execute(&mut conn)
+            .await
+            .map_err(SourceError::from_sqlx)?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+
+    /// Refuses new sessions from now on.
+    pub(crate) fn close(&self) {
+        self.sessions.close();
+    }
 }
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
-pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSignals) {
-    let mut conn = match stop.guard(&tx, pool.acquire()).await {
-        Ok(Ok(conn)) => conn,
-        Ok(Err(e)) => return send_last(&tx, Err(SourceError::from_sqlx(e))).await,
+pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: StopSignals) {
+    let (_slot, mut conn) = match stop.guard(&tx, source.open()).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(e)) => return send_last(&tx, Err(e)).await,
         Err(s) => return send_stop(&tx, s).await,
     };
     // Safety net only, for a worker that dies mid-query: our own cancellation fires 10 s earlier.
@@ -79,7 +125,7 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
         "SELECT pg_backend_pid(), set_config('statement_timeout', $1, false)",
     )
     .bind(timeout_ms)
-    .fetch_one(&mut *conn)
+    .fetch_one(&mut conn)
     .await
     {
         Ok((pid, _)) => pid,
@@ -88,9 +134,9 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
 
     let mut mapper = PgMapper::default();
     let pumped = {
-        let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut *conn);
+        let mut rows = sqlx::raw_sql(AssertSqlSafe(sql.as_str())).fetch(&mut conn);
         pump(&mut rows, &mut mapper, &tx, &mut stop, || {
-            cancel_backend(&pool, pid)
+            cancel_backend(&source, pid)
         })
         .await
     };
@@ -99,7 +145,7 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
             if idle {
                 let _ = conn.close().await;
             } else {
-                drop(conn.detach());
+                drop(conn);
             }
             return send_stop(&tx, stop).await;
         }
@@ -121,10 +167,9 @@ pub(crate) async fn run(pool: PgPool, sql: String, tx: Sender, mut stop: StopSig
 }
 
 /// Cancels the query of backend `pid` from a fresh connection.
-async fn cancel_backend(pool: &PgPool, pid: i32) {
-    let options = pool.connect_options();
-    match PgConnection::connect_with(&options).await {
-        Ok(mut c) => {
+async fn cancel_backend(source: &PgSource, pid: i32) {
+    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&source.options)).await {
+        Ok(Ok(mut c)) => {
             if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)")
                 .bind(pid)
                 .execute(&mut c)
@@ -134,7 +179,8 @@ async fn cancel_backend(pool: &PgPool, pid: i32) {
             }
             let _ = c.close().await;
         }
-        Err(e) => tracing::warn!(pid, error = %e, "cannot connect to cancel a query"),
+        Ok(Err(e)) => tracing::warn!(pid, error = %e, "cannot connect to cancel a query"),
+        Err(_) => tracing::warn!(pid, "cannot connect to cancel a query: no answer"),
     }
 }
 
@@ -209,7 +255,8 @@ impl RowMapper<PgRow> for PgMapper {
 }
 
 /// Tables and views outside the system schemas, named `schema.table` unless in `public`.
-pub(crate) async fn schema(pool: &PgPool) -> Result<Vec<TableSchema>, SourceError> {
+pub(crate) async fn schema(source: &PgSource) -> Result<Vec<TableSchema>, SourceError> {
+    let (_slot, mut conn) = source.open().await?;
     let rows: Vec<(String, String, String, String)> = sqlx::query_as(
         "SELECT table_schema::text, table_name::text, column_name::text, data_type::text \
          FROM information_schema.columns \
@@ -217,9 +264,10 @@ pub(crate) async fn schema(pool: &PgPool) -> Result<Vec<TableSchema>, SourceErro
            AND table_schema NOT LIKE 'pg_toast%' AND table_schema NOT LIKE 'pg_temp%' \
          ORDER BY table_schema, table_name, ordinal_position",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut conn)
     .await
     .map_err(SourceError::from_sqlx)?;
+    let _ = conn.close().await;
     Ok(crate::runner::group_tables(rows.into_iter().map(
         |(schema, table, column, kind)| {
             let name = if schema == "public" {

@@ -1,20 +1,20 @@
-//! The entry point for running SQL on a data source: [`connect`] gives a [`Runner`] holding a
-//! connection pool for that source's driver.
+//! The entry point for running SQL on a data source: [`connect`] gives a [`Runner`] holding
+//! the connection settings for that source's driver.
 //!
-//! Pools are per driver (PostgreSQL, MySQL, SQLite) rather than sqlx's `Any`, which cannot
-//! decode NUMERIC, TIMESTAMPTZ, DATE, UUID or JSON values. Pools connect lazily, so building a
-//! runner does no I/O; [`Runner::test_connection`] is the explicit check. A runner is cheap to
-//! clone (pools are shared handles) and meant to be kept per data source and reused.
+//! Drivers are used directly (PostgreSQL, MySQL, SQLite) rather than through sqlx's `Any`,
+//! which cannot decode NUMERIC, TIMESTAMPTZ, DATE, UUID or JSON values. Building a runner does
+//! no I/O; [`Runner::test_connection`] is the explicit check. A runner is cheap to clone
+//! (shared handles) and meant to be kept per data source and reused.
 //!
-//! User SQL can open transactions and change session settings, so on PostgreSQL and MySQL a
-//! session that ran user SQL is closed afterwards, never handed to the next run (Redash also
-//! connects per query); the pool caps concurrent connections and serves catalog queries. SQLite
-//! sessions are in-process and cheap to keep: an open transaction is rolled back instead.
+//! On PostgreSQL and MySQL every run (and every schema read or test) opens its own session and
+//! closes it afterwards, as Redash does: user SQL can open transactions and change session
+//! settings, so a session that ran it is never handed to the next run, and a failed connection
+//! reports the driver's own reason at once instead of a pool timeout. A semaphore caps the
+//! sessions open at once. SQLite sessions are in-process and cheap to keep, so they live in a
+//! small pool; a transaction the user left open is rolled back after each run.
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use sqlx::mysql::MySqlPool;
-use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 use tokio_util::sync::CancellationToken;
 
@@ -22,6 +22,11 @@ use crate::error::SourceError;
 use crate::kinds::{SourceKind, validate_options};
 use crate::stream::{RowStream, RunLimits, StopSignals, channel};
 use crate::{mysql, pg, sqlite};
+
+/// The most sessions one PostgreSQL or MySQL data source opens at once (per runner).
+pub(crate) const MAX_SESSIONS: usize = 16;
+/// How long opening a session may take before the server counts as unreachable.
+pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// One table or view of a data source's schema, in Redash's shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -43,17 +48,17 @@ pub struct SchemaColumn {
 }
 
 #[derive(Debug, Clone)]
-enum Pool {
+enum Backend {
     Sqlite(SqlitePool),
-    Postgres(PgPool),
-    Mysql(MySqlPool),
+    Postgres(pg::PgSource),
+    Mysql(mysql::MySqlSource),
 }
 
 /// Runs SQL on one data source.
 #[derive(Debug, Clone)]
 pub struct Runner {
     kind: SourceKind,
-    pool: Pool,
+    backend: Backend,
 }
 
 /// A runner for a data source of type `kind` (`sqlite`, `pg`, `mysql`) with Redash-style
@@ -66,12 +71,12 @@ pub struct Runner {
 pub fn connect(kind: &str, options: &Json) -> Result<Runner, SourceError> {
     let kind = SourceKind::from_key(kind)?;
     validate_options(kind, options)?;
-    let pool = match kind {
-        SourceKind::Sqlite => Pool::Sqlite(sqlite::pool(options)?),
-        SourceKind::Postgres => Pool::Postgres(pg::pool(options)?),
-        SourceKind::Mysql => Pool::Mysql(mysql::pool(options)?),
+    let backend = match kind {
+        SourceKind::Sqlite => Backend::Sqlite(sqlite::pool(options)?),
+        SourceKind::Postgres => Backend::Postgres(pg::source(options)?),
+        SourceKind::Mysql => Backend::Mysql(mysql::source(options)?),
     };
-    Ok(Runner { kind, pool })
+    Ok(Runner { kind, backend })
 }
 
 impl Runner {
@@ -102,10 +107,10 @@ impl Runner {
         let (tx, rx) = channel();
         let stop = StopSignals::new(cancel, limits);
         let sql = sql.to_owned();
-        match &self.pool {
-            Pool::Sqlite(pool) => tokio::spawn(sqlite::run(pool.clone(), sql, tx, stop)),
-            Pool::Postgres(pool) => tokio::spawn(pg::run(pool.clone(), sql, tx, stop)),
-            Pool::Mysql(pool) => tokio::spawn(mysql::run(pool.clone(), sql, tx, stop)),
+        match &self.backend {
+            Backend::Sqlite(pool) => tokio::spawn(sqlite::run(pool.clone(), sql, tx, stop)),
+            Backend::Postgres(source) => tokio::spawn(pg::run(source.clone(), sql, tx, stop)),
+            Backend::Mysql(source) => tokio::spawn(mysql::run(source.clone(), sql, tx, stop)),
         };
         RowStream::first(rx).await
     }
@@ -115,10 +120,10 @@ impl Runner {
     /// # Errors
     /// Why connecting or querying failed, in the driver's or database's words.
     pub async fn test_connection(&self) -> Result<(), SourceError> {
-        let result = match &self.pool {
-            Pool::Sqlite(pool) => sqlx::raw_sql("SELECT 1").execute(pool).await.map(drop),
-            Pool::Postgres(pool) => sqlx::raw_sql("SELECT 1").execute(pool).await.map(drop),
-            Pool::Mysql(pool) => sqlx::raw_sql("SELECT 1").execute(pool).await.map(drop),
+        let result = match &self.backend {
+            Backend::Sqlite(pool) => sqlx::raw_sql("SELECT 1").execute(pool).await.map(drop),
+            Backend::Postgres(source) => return source.test_connection().await,
+            Backend::Mysql(source) => return source.test_connection().await,
         };
         result.map_err(SourceError::from_sqlx)
     }
@@ -128,19 +133,19 @@ impl Runner {
     /// # Errors
     /// Why connecting or querying the catalog failed.
     pub async fn schema(&self) -> Result<Vec<TableSchema>, SourceError> {
-        match &self.pool {
-            Pool::Sqlite(pool) => sqlite::schema(pool).await,
-            Pool::Postgres(pool) => pg::schema(pool).await,
-            Pool::Mysql(pool) => mysql::schema(pool).await,
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlite::schema(pool).await,
+            Backend::Postgres(source) => pg::schema(source).await,
+            Backend::Mysql(source) => mysql::schema(source).await,
         }
     }
 
-    /// Closes the pool's connections (running queries finish first).
+    /// Refuses new sessions and closes idle SQLite connections (running queries finish first).
     pub async fn close(&self) {
-        match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
-            Pool::Postgres(pool) => pool.close().await,
-            Pool::Mysql(pool) => pool.close().await,
+        match &self.backend {
+            Backend::Sqlite(pool) => pool.close().await,
+            Backend::Postgres(source) => source.close(),
+            Backend::Mysql(source) => source.close(),
         }
     }
 }

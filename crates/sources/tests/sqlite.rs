@@ -220,17 +220,6 @@ async fn dropping_the_stream_early_stops_the_query() {
 }
 
 #[tokio::test]
-async fn bad_options_are_rejected_before_connecting() {
-    let err = connect("sqlite", &json!({})).unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "invalid data source options: dbpath is required"
-    );
-    let err = connect("oracle", &json!({})).unwrap_err();
-    assert!(matches!(err, SourceError::UnknownType(_)));
-}
-
-#[tokio::test]
 async fn a_transaction_left_open_does_not_leak_into_the_next_run() {
     let dir = tempfile::tempdir().unwrap();
     let runner = runner_for(&dir);

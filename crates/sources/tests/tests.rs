@@ -2,6 +2,7 @@
 //! started by `cairn-testkit` on ephemeral ports.
 
 mod common;
+mod connect;
 mod demo;
 mod mariadb;
 mod postgres;
