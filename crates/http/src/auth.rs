@@ -112,7 +112,11 @@ impl Caller {
 fn api_key(parts: &Parts) -> Option<String> {
     if let Some(header) = parts.headers.get(axum::http::header::AUTHORIZATION) {
         let value = header.to_str().ok()?.trim();
-        let key = value.strip_prefix("Key ").unwrap_or(value).trim();
+        let key = match value.split_once(char::is_whitespace) {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("key") => rest.trim(),
+            _ if value.eq_ignore_ascii_case("key") => "",
+            _ => value,
+        };
         if !key.is_empty() {
             return Some(key.to_string());
         }
