@@ -49,4 +49,4 @@ fi
 export CAIRN_COMPAT_PYTHON="$venv/bin/python"
 
 # Benchmarks are not run here (they are `cargo bench` targets; see docs/BENCHMARKS.md).
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
