@@ -11,11 +11,11 @@
 //! shared dashboard without a login) and `/assets/<file>`. Merge it into the API with
 //! [`cairn_http::app_with`].
 
+use axum::Router;
 use axum::extract::Path;
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use cairn_http::AppState;
 use rust_embed::RustEmbed;
 

@@ -117,7 +117,7 @@ async function addWidgetDialog(d, done) {
   const text = h('textarea', { id: 'widget-text', rows: 3, 'aria-label': 'Text', style: 'width:100%' });
   const bottom = Math.max(0, ...(d.widgets || []).map((w, i) => { const p = position(w, i); return p.row + p.sizeY; }));
   const add = body => action(async () => {
-    const w = await post('/api/widgets', { dashboard_id: d.id, width: 1, options: { position: { col: 0, row: bottom, sizeX: 3, sizeY: body.text !== undefined ? 2 : 6 } }, ...body });
+    const w = await post('/api/widgets', { dashboard_id: d.id, width: 1, options: { position: { col: 0, row: bottom, sizeX: 3, sizeY: body.visualization_id ? 8 : 2 } }, ...body });
     dialog.close(); dialog.remove(); done(w);
   });
   const dialog = h('dialog', { id: 'add-widget' }, h('h2', {}, 'Add widget'),

@@ -32,9 +32,16 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
         let store = Store::open(&url, [9u8; 32]).await.expect("open store");
-        let hash = cairn_http::password::hash_async(PASSWORD.to_string()).await.unwrap();
+        let hash = cairn_http::password::hash_async(PASSWORD.to_string())
+            .await
+            .unwrap();
         store
-            .create_user(&NewUser { name: "Admin".into(), email: EMAIL.into(), is_admin: true, password_hash: Some(hash) })
+            .create_user(&NewUser {
+                name: "Admin".into(),
+                email: EMAIL.into(),
+                is_admin: true,
+                password_hash: Some(hash),
+            })
             .await
             .unwrap();
         let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(Duration::from_secs(3600)));
@@ -43,19 +50,32 @@ impl TestApp {
         tokio::spawn(worker.run(QueueName::ALL.to_vec(), 4, shutdown.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let settings = ServerSettings { base_url: base.clone(), ..settings };
+        let settings = ServerSettings {
+            base_url: base.clone(),
+            ..settings
+        };
         let state = AppState::new(store.clone(), queue, settings);
         let app = cairn_http::app_with(state, cairn_web::router());
         let stop = shutdown.clone();
-        tokio::spawn(cairn_http::serve_app(listener, app, async move { stop.cancelled().await }));
-        TestApp { base, store, dir, shutdown }
+        tokio::spawn(cairn_http::serve_app(listener, app, async move {
+            stop.cancelled().await
+        }));
+        TestApp {
+            base,
+            store,
+            dir,
+            shutdown,
+        }
     }
 
     /// A SQLite database file with `sales(region, month, amount)`: 2 regions x 6 months.
     pub async fn sales_db(&self) -> String {
         use sqlx::Connection;
         let path = self.dir.path().join("sales.db");
-        let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display())).await.unwrap();
+        let mut c =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+                .await
+                .unwrap();
         sqlx::raw_sql(
             "CREATE TABLE sales (region TEXT, month TEXT, amount INTEGER);
              INSERT INTO sales VALUES

@@ -2,13 +2,15 @@
 //! see rows, make a chart, add it to a dashboard, share it, open the public link logged out.
 //! Screenshots of the main pages go to `docs/screenshots/`.
 
-use crate::harness::{TestApp, EMAIL, PASSWORD};
+use crate::harness::{EMAIL, PASSWORD, TestApp};
 use crate::webdriver::Browser;
 use cairn_http::ServerSettings;
 use std::path::PathBuf;
 
 fn shot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots").join(format!("{name}.png"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(format!("{name}.png"))
 }
 
 async fn assert_no_errors(b: &Browser, page: &str) {
@@ -49,16 +51,31 @@ async fn log_in_query_chart_dashboard_share() {
     b.goto(&format!("{}/#/queries/new", app.base)).await;
     b.wait_text(".schema", "sales").await;
     b.fill("#query-name", "Sales by month").await;
-    b.fill("#sql", "SELECT month, region, amount FROM sales ORDER BY month, region").await;
+    b.fill(
+        "#sql",
+        "SELECT month, region, amount FROM sales ORDER BY month, region",
+    )
+    .await;
     b.keys("#sql", "\u{E009}\u{E007}\u{E000}").await;
     b.wait_text("#run-info", "12 rows").await;
     let table = b.text("table.data").await;
-    assert!(table.contains("2026-03") && table.contains("north") && table.contains("160"), "{table}");
+    assert!(
+        table.contains("2026-03") && table.contains("north") && table.contains("160"),
+        "{table}"
+    );
     b.click("#save").await;
     b.wait_text("#toast", "Saved").await;
     let hash = b.eval("return location.hash").await;
-    let query_id: i64 = hash.as_str().unwrap().trim_start_matches("#/queries/").parse().expect("saved query id in the URL");
-    assert_eq!(app.store.query(query_id).await.unwrap().name, "Sales by month");
+    let query_id: i64 = hash
+        .as_str()
+        .unwrap()
+        .trim_start_matches("#/queries/")
+        .parse()
+        .expect("saved query id in the URL");
+    assert_eq!(
+        app.store.query(query_id).await.unwrap().name,
+        "Sales by month"
+    );
     b.screenshot(&shot("query")).await;
 
     // A stacked bar chart grouped by region.
@@ -70,12 +87,21 @@ async fn log_in_query_chart_dashboard_share() {
     b.select("#vis-stacking", "stack").await;
     b.fill("#vis-ytitle", "Amount").await;
     b.find("#vis-preview svg.chart-column").await;
-    let bars = b.eval("return document.querySelectorAll('#vis-preview svg rect').length").await;
-    assert!(bars.as_u64().unwrap() >= 12, "12 bars plus legend swatches, got {bars}");
+    let bars = b
+        .eval("return document.querySelectorAll('#vis-preview svg rect').length")
+        .await;
+    assert!(
+        bars.as_u64().unwrap() >= 12,
+        "12 bars plus legend swatches, got {bars}"
+    );
     let legend = b.text("#vis-preview svg").await;
-    assert!(legend.contains("north") && legend.contains("south") && legend.contains("Amount"), "{legend}");
+    assert!(
+        legend.contains("north") && legend.contains("south") && legend.contains("Amount"),
+        "{legend}"
+    );
     b.click("#save-vis").await;
-    b.find("[role=tab][aria-selected=true]:not([data-tab=table]):not([data-tab=new])").await;
+    b.find("[role=tab][aria-selected=true]:not([data-tab=table]):not([data-tab=new])")
+        .await;
     b.screenshot(&shot("chart")).await;
     assert_no_errors(&b, "query editor").await;
 
@@ -97,18 +123,33 @@ async fn log_in_query_chart_dashboard_share() {
     b.click("#add-vis-widget").await;
     b.find(".widget svg.chart-column").await;
     b.click("#add-widget-btn").await;
-    b.fill("#widget-text", "Sales of both regions, by month.").await;
+    b.fill("#widget-text", "Sales of both regions, by month.")
+        .await;
     b.click("#add-text-widget").await;
-    b.wait_text("#dashboard-grid", "Sales of both regions").await;
+    b.wait_text("#dashboard-grid", "Sales of both regions")
+        .await;
     b.click(".widget [aria-label=Wider]").await;
     b.wait_text("#dashboard-grid", "Monthly sales").await;
-    let span = b.eval("return document.querySelector('.widget').style.gridColumn").await;
-    assert!(span.as_str().unwrap().contains("span 4"), "widened to 4 columns: {span}");
+    let span = b
+        .eval("return document.querySelector('.widget').style.gridColumn")
+        .await;
+    assert!(
+        span.as_str().unwrap().contains("span 4"),
+        "widened to 4 columns: {span}"
+    );
     b.click("#edit-dashboard").await;
     b.click("#share").await;
     b.find("#public-url").await;
-    let public_url = b.eval("return document.querySelector('#public-url').value").await.as_str().unwrap().to_string();
-    assert!(public_url.starts_with(&format!("{}/public/dashboards/", app.base)), "{public_url}");
+    let public_url = b
+        .eval("return document.querySelector('#public-url').value")
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        public_url.starts_with(&format!("{}/public/dashboards/", app.base)),
+        "{public_url}"
+    );
     b.find(".widget svg.chart-column").await;
     b.screenshot(&shot("dashboard")).await;
     assert_no_errors(&b, "dashboard").await;
@@ -122,7 +163,10 @@ async fn log_in_query_chart_dashboard_share() {
     b.click("#logout").await;
     b.find("#email").await;
     let cookie = b.eval("return document.cookie").await;
-    assert!(!cookie.as_str().unwrap().contains("cairn_csrf"), "logged out: {cookie}");
+    assert!(
+        !cookie.as_str().unwrap().contains("cairn_csrf"),
+        "logged out: {cookie}"
+    );
     b.goto(&public_url).await;
     b.find(".widget svg.chart-column").await;
     b.wait_text("main", "Sales overview").await;

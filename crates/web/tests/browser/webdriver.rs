@@ -1,8 +1,8 @@
 //! A small WebDriver client over reqwest: chromedriver on a free port, one headless Chromium
 //! session with a fresh profile, and the few commands the tests use.
 
-use cairn_testkit::process::{free_port, port_accepts, wait_until, ChildGuard};
-use serde_json::{json, Value};
+use cairn_testkit::process::{ChildGuard, free_port, port_accepts, wait_until};
+use serde_json::{Value, json};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -26,7 +26,9 @@ impl Browser {
             Command::new("/usr/bin/chromedriver").arg(format!("--port={port}")),
             &log,
         );
-        wait_until("chromedriver", Duration::from_secs(20), || port_accepts(port));
+        wait_until("chromedriver", Duration::from_secs(20), || {
+            port_accepts(port)
+        });
         let http = reqwest::Client::new();
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
@@ -48,16 +50,32 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        let id = resp["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {resp}")).to_string();
-        Browser { http, base: format!("http://127.0.0.1:{port}/session/{id}"), _driver: driver, _profile: profile }
+        let id = resp["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {resp}"))
+            .to_string();
+        Browser {
+            http,
+            base: format!("http://127.0.0.1:{port}/session/{id}"),
+            _driver: driver,
+            _profile: profile,
+        }
     }
 
     async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method.clone(), format!("{}{}", self.base, path));
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path));
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let resp: Value = req.send().await.expect("webdriver request").json().await.unwrap();
+        let resp: Value = req
+            .send()
+            .await
+            .expect("webdriver request")
+            .json()
+            .await
+            .unwrap();
         if resp["value"].get("error").is_some() {
             panic!("webdriver {method} {path}: {}", resp["value"]);
         }
@@ -79,7 +97,8 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+        self.cmd(reqwest::Method::POST, "/url", Some(json!({"url": url})))
+            .await;
     }
 
     /// Waits up to 20 s for an element matching `css`; returns its id.
@@ -99,19 +118,34 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     /// Clears the field and types `text` (WebDriver key codes allowed).
     pub async fn fill(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/clear"),
+            Some(json!({})),
+        )
+        .await;
         self.keys(css, text).await;
     }
 
     pub async fn keys(&self, css: &str, text: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
     }
 
     /// Sets a `<select>` and fires `change`, as a user's choice would.
@@ -127,7 +161,12 @@ impl Browser {
     /// The text content of the first element matching `css` (waiting for it to exist).
     pub async fn text(&self, css: &str) -> String {
         self.find(css).await;
-        let t = self.exec("const e = document.querySelector(arguments[0]); return e ? e.textContent : '';", json!([css])).await;
+        let t = self
+            .exec(
+                "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
+                json!([css]),
+            )
+            .await;
         t.as_str().unwrap_or_default().to_string()
     }
 
@@ -147,7 +186,12 @@ impl Browser {
     }
 
     pub async fn exec(&self, script: &str, args: Value) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", Some(json!({"script": script, "args": args}))).await
+        self.cmd(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
     }
 
     pub async fn eval(&self, script: &str) -> Value {
@@ -158,7 +202,9 @@ impl Browser {
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
         let data = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
-        let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().unwrap()).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(data.as_str().unwrap())
+            .unwrap();
         assert!(png.starts_with(b"\x89PNG"), "not a PNG");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, png).unwrap();
@@ -183,7 +229,11 @@ impl Browser {
             .json()
             .await
             .unwrap();
-        for entry in resp["value"].as_array().cloned().unwrap_or_default() {
+        let entries = resp["value"]
+            .as_array()
+            .cloned()
+            .unwrap_or_else(|| panic!("chromedriver gave no browser log: {resp}"));
+        for entry in entries {
             if entry["level"] == "SEVERE" {
                 out.push(entry["message"].to_string());
             }
