@@ -75,13 +75,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let settings = ServerSettings {
         base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
+        cookie_secret: cookie_secret(&args.store)?,
         ..ServerSettings::default()
     };
     let state = AppState::new(store.clone(), queue, settings);
     println!("Cairn is running on http://{addr} (Ctrl+C stops it)");
     tracing::info!(%addr, "listening");
     let stop = shutdown.clone();
-    cairn_http::serve(listener, state, async move {
+    let app = cairn_http::app_with(state, cairn_web::router());
+    cairn_http::serve_app(listener, app, async move {
         crate::signals::terminated().await;
         stop.cancel();
     })
@@ -92,4 +94,20 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let _ = scheduler_task.await;
     store.close().await;
     Ok(())
+}
+
+/// The session cookie key: from `REDASH_COOKIE_SECRET`, else derived from the store's secret
+/// (`REDASH_SECRET_KEY` or the generated key file), so sessions survive restarts.
+fn cookie_secret(store: &StoreArgs) -> anyhow::Result<Vec<u8>> {
+    let material = match std::env::var("REDASH_COOKIE_SECRET") {
+        Ok(s) if !s.is_empty() => {
+            return Ok(cairn_http::session::derive_cookie_secret(s.as_bytes()));
+        }
+        _ => match &store.secret_key {
+            Some(s) if !s.is_empty() => s.clone().into_bytes(),
+            _ => std::fs::read(store.data_dir.join("secret.key"))
+                .context("cannot read the secret key file")?,
+        },
+    };
+    Ok(cairn_http::session::derive_cookie_secret(&material))
 }
