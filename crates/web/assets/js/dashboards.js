@@ -118,14 +118,15 @@ async function addWidgetDialog(d, done) {
   const bottom = Math.max(0, ...(d.widgets || []).map((w, i) => { const p = position(w, i); return p.row + p.sizeY; }));
   const add = body => action(async () => {
     const w = await post('/api/widgets', { dashboard_id: d.id, width: 1, options: { position: { col: 0, row: bottom, sizeX: 3, sizeY: body.visualization_id ? 8 : 2 } }, ...body });
-    dialog.close(); dialog.remove(); done(w);
+    dialog.close(); done(w);
   });
   const dialog = h('dialog', { id: 'add-widget' }, h('h2', {}, 'Add widget'),
     h('label', { for: 'widget-query' }, 'Visualization of a query'), h('div', { class: 'row' }, qSel, vSel,
       h('button', { class: 'primary', id: 'add-vis-widget', onclick: ev => { if (!vSel.value) { toast('Choose a query and a visualization.'); return; } return add({ visualization_id: +vSel.value, text: '' })(ev); } }, 'Add')),
     h('label', { for: 'widget-text' }, 'Or a text box'), text,
     h('div', { class: 'row' }, h('button', { id: 'add-text-widget', onclick: ev => add({ visualization_id: null, text: text.value })(ev) }, 'Add text'),
-      h('button', { onclick: () => { dialog.close(); dialog.remove(); } }, 'Close')));
+      h('button', { onclick: () => dialog.close() }, 'Close')));
+  dialog.addEventListener('close', () => dialog.remove());
   document.body.append(dialog);
   dialog.showModal();
   qSel.focus();
@@ -141,13 +142,16 @@ export async function dashboardPage(key) {
   const values = {};
   const gridBox = h('div', {});
   const shareBox = h('div', { id: 'share-box' });
-  const params = dashboardParameters(d);
-  for (const p of params) values[p.name] = p.value ?? '';
+  const paramBar = h('div', {});
+  const drawParams = () => {
+    const params = dashboardParameters(d);
+    for (const p of params) if (!(p.name in values)) values[p.name] = p.value ?? '';
+    mount(paramBar, params.length ? h('form', { class: 'row card', id: 'dashboard-params', onsubmit: ev => { ev.preventDefault(); draw(-1); } },
+      params.map(p => h('span', {}, h('label', { for: `dp-${p.name}` }, p.title || p.name),
+        h('input', { id: `dp-${p.name}`, value: values[p.name], type: p.type === 'number' ? 'number' : p.type === 'date' ? 'date' : 'text', oninput: e => { values[p.name] = e.target.value; } }))),
+      h('button', { type: 'submit', class: 'primary' }, 'Apply')) : null);
+  };
   const draw = (maxAge = -1) => renderGrid(d, gridBox, { editable: editing, values, maxAge });
-  const paramBar = params.length ? h('form', { class: 'row card', id: 'dashboard-params', onsubmit: ev => { ev.preventDefault(); draw(-1); } },
-    params.map(p => h('span', {}, h('label', { for: `dp-${p.name}` }, p.title || p.name),
-      h('input', { id: `dp-${p.name}`, value: values[p.name], type: p.type === 'number' ? 'number' : p.type === 'date' ? 'date' : 'text', oninput: e => { values[p.name] = e.target.value; } }))),
-    h('button', { type: 'submit', class: 'primary' }, 'Apply')) : null;
   const refresh = h('select', { id: 'auto-refresh', 'aria-label': 'Auto-refresh', onchange: e => {
     clearInterval(refreshTimer);
     const secs = +e.target.value;
@@ -164,12 +168,13 @@ export async function dashboardPage(key) {
     h('button', { onclick: () => draw(0) }, 'Refresh now'),
     d.can_edit ? [
       h('button', { id: 'edit-dashboard', 'aria-pressed': String(editing), onclick: () => { editing = !editing; drawToolbar(); draw(-1); } }, editing ? 'Done editing' : 'Edit'),
-      editing ? h('button', { id: 'add-widget-btn', class: 'primary', onclick: action(() => addWidgetDialog(d, async () => { d = await get(`/api/dashboards/${d.id}`); draw(-1); })) }, 'Add widget') : null,
+      editing ? h('button', { id: 'add-widget-btn', class: 'primary', onclick: action(() => addWidgetDialog(d, async () => { d = await get(`/api/dashboards/${d.id}`); drawParams(); draw(-1); })) }, 'Add widget') : null,
       h('button', { id: 'share', onclick: action(async () => { const s = await post(`/api/dashboards/${d.id}/share`); d.public_url = s.public_url; drawShare(); }) }, 'Share'),
       h('button', { class: 'danger', onclick: action(async () => { if (!confirm('Archive this dashboard?')) return; await del(`/api/dashboards/${d.id}`); location.hash = '#/dashboards'; }) }, 'Archive'),
     ] : null);
   drawToolbar();
   drawShare();
+  drawParams();
   mount(main(), toolbar, shareBox, paramBar, gridBox);
   draw(-1);
 }

@@ -92,6 +92,24 @@ async fn cancel_parameters_schedule_fork_archive() {
     b.find("#query-list").await;
     assert!(app.store.query(fork_id).await.unwrap().is_archived);
     assert!(!app.store.query(id).await.unwrap().is_archived);
+    // A dashboard shows the query's table; its parameter input re-runs the widget.
+    b.goto(&format!("{}/#/dashboards", app.base)).await;
+    b.fill("#dashboard-name", "Regions").await;
+    b.click("#create-dashboard").await;
+    b.click("#edit-dashboard").await;
+    b.click("#add-widget-btn").await;
+    b.select("#widget-query", &id.to_string()).await;
+    b.find("#widget-vis option").await;
+    b.click("#add-vis-widget").await;
+    b.wait_text(".widget table.data", "95").await;
+    b.fill("#dp-region", "north").await;
+    b.click("#dashboard-params button[type=submit]").await;
+    b.wait_text(".widget table.data", "135").await;
+    let table = b.text(".widget table.data").await;
+    assert!(
+        !table.contains("95"),
+        "north rows only after applying the parameter: {table}"
+    );
     let errors = b.errors().await;
     assert!(errors.is_empty(), "console errors: {errors:#?}");
     b.quit().await;
