@@ -29,6 +29,25 @@ async fn measure(label: &str, runner: &Runner, sql: &str) {
     );
 }
 
+/// The median time of a whole `SELECT 1` run (session, query, row, close) over 200 runs.
+async fn select_one(label: &str, runner: &Runner) {
+    let mut times = Vec::with_capacity(200);
+    for _ in 0..200 {
+        let start = Instant::now();
+        let mut stream = runner
+            .run("SELECT 1", Default::default(), Default::default())
+            .await
+            .expect("run");
+        while stream.next_row().await.expect("row").is_some() {}
+        times.push(start.elapsed());
+    }
+    times.sort();
+    println!(
+        "{label:<8} SELECT 1: p50 {:?}, p99 {:?}",
+        times[100], times[198]
+    );
+}
+
 #[tokio::main]
 async fn main() {
     let rows: u64 = std::env::args()
@@ -54,6 +73,7 @@ async fn main() {
          SELECT x, 'customer ' || x, x * 1.5, date('2024-01-01', '+' || (x % 700) || ' days') FROM c"
     );
     measure("sqlite", &sqlite, &sql).await;
+    select_one("sqlite", &sqlite).await;
 
     let pg = PgServer::start();
     let pg_runner = connect(
@@ -66,6 +86,7 @@ async fn main() {
          FROM generate_series(1, {rows}) AS i"
     );
     measure("postgres", &pg_runner, &sql).await;
+    select_one("postgres", &pg_runner).await;
 
     let maria = MariaDbServer::start();
     let db = maria.fresh_database("bench");
@@ -80,4 +101,5 @@ async fn main() {
          FROM seq_1_to_{rows}"
     );
     measure("mariadb", &my_runner, &sql).await;
+    select_one("mariadb", &my_runner).await;
 }

@@ -9,7 +9,7 @@
 //! `pg_cancel_backend(pid)` from a separate connection: closing a socket would not stop a query
 //! that is busy computing.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -50,6 +50,7 @@ pub(crate) fn source(options: &Json) -> Result<PgSource, SourceError> {
         .database(dbname)
         .ssl_mode(ssl)
         .application_name("cairn");
+    // Sessions are reset with DISCARD ALL between runs, which drops prepared statements.
     if let Some(user) = opt_str(options, "user") {
         opts = opts.username(user);
     }
@@ -57,22 +58,28 @@ pub(crate) fn source(options: &Json) -> Result<PgSource, SourceError> {
         opts = opts.password(password);
     }
     Ok(PgSource {
-        options: Arc::new(opts),
+        options: Arc::new(opts.statement_cache_capacity(0)),
         sessions: Arc::new(Semaphore::new(MAX_SESSIONS)),
+        idle: Arc::default(),
     })
 }
 
-/// Where and how to connect, and the cap on concurrent sessions. Every run, schema read and
-/// test opens its own session and closes it: connection errors surface as they are, and user
-/// SQL never inherits another run's session state.
+/// Where and how to connect, the cap on concurrent sessions, and the idle sessions. A run gets
+/// a session that was reset with `DISCARD ALL`, or a new one (so connection errors surface as
+/// the driver reports them, never as a pool timeout): user SQL never inherits another run's
+/// session state.
 #[derive(Debug, Clone)]
 pub(crate) struct PgSource {
     options: Arc<PgConnectOptions>,
     sessions: Arc<Semaphore>,
+    /// Clean sessions kept for the next run: a new PostgreSQL session costs several
+    /// milliseconds (a backend process, authentication), more than a small query.
+    idle: Arc<Mutex<Vec<PgConnection>>>,
 }
 
 impl PgSource {
-    /// Opens a session, waiting for a free slot first.
+    /// Opens a session, waiting for a free slot first: a clean idle one if it still answers,
+    /// otherwise a new one.
     async fn open(&self) -> Result<(OwnedSemaphorePermit, PgConnection), SourceError> {
         let slot = self
             .sessions
@@ -80,6 +87,13 @@ impl PgSource {
             .acquire_owned()
             .await
             .map_err(|_| SourceError::Connection("data source closed".into()))?;
+        loop {
+            let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+            let Some(mut conn) = idle else { break };
+            if conn.ping().await.is_ok() {
+                return Ok((slot, conn));
+            }
+        }
         match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options)).await
         {
             Ok(Ok(conn)) => Ok((slot, conn)),
@@ -98,15 +112,51 @@ impl PgSource {
             .execute(&mut conn)
             .await
             .map_err(SourceError::from_sqlx)?;
-        let _ = conn.close().await;
+        self.release(conn).await;
         Ok(())
     }
 
-    /// Refuses new sessions from now on.
-    pub(crate) fn close(&self) {
+    /// Keeps a session for the next run if it can be made clean, closes it otherwise.
+    ///
+    /// `DISCARD ALL` resets everything user SQL can leave behind (settings such as
+    /// `statement_timeout`, temporary tables, prepared statements, advisory locks, `LISTEN`s);
+    /// it refuses to run inside a transaction, which is then rolled back first. sqlx's own
+    /// statement cache is off for these sessions (see [`source`]), so discarding prepared
+    /// statements cannot confuse it.
+    async fn release(&self, mut conn: PgConnection) {
+        let mut clean = sqlx::raw_sql("DISCARD ALL")
+            .execute(&mut conn)
+            .await
+            .is_ok();
+        if !clean {
+            clean = sqlx::raw_sql("ROLLBACK").execute(&mut conn).await.is_ok()
+                && sqlx::raw_sql("DISCARD ALL")
+                    .execute(&mut conn)
+                    .await
+                    .is_ok();
+        }
+        if clean && !self.sessions.is_closed() {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+                return;
+            }
+        }
+        let _ = conn.close().await;
+    }
+
+    /// Refuses new sessions from now on and closes the idle ones.
+    pub(crate) async fn close(&self) {
         self.sessions.close();
+        let idle = std::mem::take(&mut *self.idle.lock().unwrap_or_else(|p| p.into_inner()));
+        for conn in idle {
+            let _ = conn.close().await;
+        }
     }
 }
+
+/// The most clean sessions kept between runs.
+const MAX_IDLE: usize = 4;
 
 /// Runs `sql`, sending its columns and rows to `tx`; see the module docs for cancellation.
 pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: StopSignals) {
@@ -161,9 +211,9 @@ pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: Sto
         Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
         Pumped::Failed(e) => send_last(&tx, Err(e)).await,
     }
-    // User SQL may leave a transaction open or change session settings: its session is never
-    // handed to another run.
-    let _ = conn.close().await;
+    // User SQL may leave a transaction open or change session settings: the session is
+    // reset before another run gets it.
+    source.release(conn).await;
 }
 
 /// Cancels the query of backend `pid` from a fresh connection.
@@ -267,7 +317,7 @@ pub(crate) async fn schema(source: &PgSource) -> Result<Vec<TableSchema>, Source
     .fetch_all(&mut conn)
     .await
     .map_err(SourceError::from_sqlx)?;
-    let _ = conn.close().await;
+    source.release(conn).await;
     Ok(crate::runner::group_tables(rows.into_iter().map(
         |(schema, table, column, kind)| {
             let name = if schema == "public" {

@@ -6,12 +6,13 @@
 //! no I/O; [`Runner::test_connection`] is the explicit check. A runner is cheap to clone
 //! (shared handles) and meant to be kept per data source and reused.
 //!
-//! On PostgreSQL and MySQL every run (and every schema read or test) opens its own session and
-//! closes it afterwards, as Redash does: user SQL can open transactions and change session
-//! settings, so a session that ran it is never handed to the next run, and a failed connection
-//! reports the driver's own reason at once instead of a pool timeout. A semaphore caps the
-//! sessions open at once. SQLite sessions are in-process and cheap to keep, so they live in a
-//! small pool; a transaction the user left open is rolled back after each run.
+//! User SQL can open transactions and change session settings, so no run inherits another's
+//! session state: PostgreSQL sessions are reset with `DISCARD ALL` before they are reused (a new
+//! one costs several milliseconds), MySQL sessions are closed after each run (a new one costs
+//! well under a millisecond; sqlx has no `COM_RESET_CONNECTION`), and SQLite connections (in
+//! process, pooled) get any open transaction rolled back. Sessions are opened directly rather
+//! than through a sqlx pool, so a failed connection reports the driver's own reason at once
+//! instead of a pool timeout; a semaphore caps the sessions open at once.
 
 use serde::Serialize;
 use serde_json::Value as Json;
@@ -144,7 +145,7 @@ impl Runner {
     pub async fn close(&self) {
         match &self.backend {
             Backend::Sqlite(pool) => pool.close().await,
-            Backend::Postgres(source) => source.close(),
+            Backend::Postgres(source) => source.close().await,
             Backend::Mysql(source) => source.close(),
         }
     }

@@ -233,3 +233,32 @@ async fn a_transaction_left_open_does_not_leak_into_the_next_run() {
         "the uncommitted insert was rolled back"
     );
 }
+
+#[tokio::test]
+async fn sessions_are_reused_only_after_a_reset() {
+    let runner = runner();
+    let (_, first) = query(&runner, "SELECT pg_backend_pid()").await.unwrap();
+    query(
+        &runner,
+        "SET search_path TO nowhere; CREATE TEMP TABLE scratch (x int)",
+    )
+    .await
+    .unwrap();
+    let (_, rows) = query(
+        &runner,
+        "SELECT pg_backend_pid(), current_setting('search_path'), to_regclass('scratch') IS NULL",
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows[0][0], first[0][0], "the idle session was reused");
+    assert_eq!(
+        rows[0][1],
+        Value::Text("\"$user\", public".into()),
+        "settings were reset"
+    );
+    assert_eq!(
+        rows[0][2],
+        Value::Bool(true),
+        "temporary tables were dropped"
+    );
+}
