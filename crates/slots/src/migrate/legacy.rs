@@ -16,11 +16,10 @@
 //! copies stop the move with [`SlotsError::BusyKey`] unless `replace` is set.
 
 use super::{Ctx, Step};
-use crate::client::{NodeClient, Timeouts};
+use crate::client::NodeClient;
 use crate::error::SlotsError;
 use cairn_slots_planner::Move;
 use redis::Value;
-use std::time::Duration;
 
 /// Keys and bytes one slot move carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -218,15 +217,7 @@ pub async fn migrate_keys(
 ) -> Result<Moved, SlotsError> {
     let slot = mv.slot;
     let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
-    // A dedicated connection: a long MIGRATE must not hold up other commands to this node.
-    let mig = NodeClient::connect_with(
-        src.addr(),
-        Timeouts {
-            connect: Duration::from_secs(3),
-            response: ctx.opts.migrate_timeout + Duration::from_secs(5),
-        },
-    )
-    .await?;
+    let mig = ctx.migrate_client(src.addr()).await?;
     let (host, port) = dst
         .addr()
         .rsplit_once(':')
@@ -234,7 +225,8 @@ pub async fn migrate_keys(
             addr: dst.addr().to_string(),
         })?;
     let mut moved = Moved::default();
-    let measure = ctx.throttle.limits_bytes() || ctx.opts.max_key_bytes > 0;
+    // Big keys were checked before the slot was opened; sizes are only needed for a byte limit.
+    let measure = ctx.throttle.limits_bytes();
     loop {
         let keys: Vec<Vec<u8>> = src
             .query(

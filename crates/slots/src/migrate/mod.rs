@@ -5,7 +5,7 @@
 //!    slots) and its topology fingerprint must equal the plan's: a plan made for another layout
 //!    is refused before anything is touched.
 //! 2. A journal ([`journal`]) records each step before it is sent, so a crash leaves a file that
-//!    `resume` finishes from.
+//!    `resume` finishes from (see its durability notes).
 //! 3. Moves run in plan order, at most `max_parallel` at once and never two on the same node, so
 //!    each node takes part in one migration at a time.
 //! 4. At the end every node must agree that each moved slot belongs to its target, and the
@@ -22,6 +22,7 @@ pub mod journal;
 pub mod legacy;
 pub mod throttle;
 
+use crate::client::NodeClient;
 use crate::cluster::Cluster;
 use crate::error::SlotsError;
 use crate::info::AtomicMigration;
@@ -29,7 +30,7 @@ use cairn_slots_planner::{Move, Ownership, Plan, apply_moves};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use journal::{Journal, Record};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -146,6 +147,7 @@ pub struct Ctx<'a> {
     /// Progress sink.
     pub progress: &'a dyn Progress,
     journal: Mutex<Journal>,
+    migrate_conns: Mutex<HashMap<String, NodeClient>>,
 }
 
 impl<'a> Ctx<'a> {
@@ -163,7 +165,42 @@ impl<'a> Ctx<'a> {
             throttle,
             progress,
             journal: Mutex::new(journal),
+            migrate_conns: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The dedicated `MIGRATE` connection to `addr`, opened once and reused: a long `MIGRATE`
+    /// must not hold up other commands to the node, and a node is in at most one move at a time.
+    ///
+    /// # Errors
+    /// [`SlotsError::Unreachable`].
+    pub async fn migrate_client(&self, addr: &str) -> Result<NodeClient, SlotsError> {
+        if let Some(c) = self
+            .migrate_conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(addr)
+        {
+            return Ok(c.clone());
+        }
+        let timeouts = crate::client::Timeouts {
+            connect: Duration::from_secs(3),
+            response: self.opts.migrate_timeout + Duration::from_secs(5),
+        };
+        let client = NodeClient::connect_with(addr, timeouts).await?;
+        self.migrate_conns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(addr.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn sync_journal(&self) -> Result<(), SlotsError> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sync()?;
+        Ok(())
     }
 
     /// Records a step before it is taken.
@@ -363,6 +400,7 @@ async fn run(
         _ => run_legacy(&ctx, moves, &mut report).await,
     };
     report.elapsed_ms = started.elapsed().as_millis() as u64;
+    ctx.sync_journal()?;
     outcome?;
     if report.stopped_early {
         return Ok(report);
