@@ -101,7 +101,7 @@ fn main() {
         let (stop, bytes, done) = (stop.clone(), bytes.clone(), done.clone());
         tasks.push(rt.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                bytes.fetch_add(download(&client, &url, &path).await, Ordering::Relaxed);
+                download_counting(&client, &url, &path, &bytes).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -113,7 +113,11 @@ fn main() {
     let loaded = ping_for(server.url.clone(), secs);
     let elapsed = start.elapsed().as_secs_f64();
     let streamed = bytes.load(Ordering::Relaxed) - bytes_at_start;
+    let finished = done.load(Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
+    for t in &tasks {
+        t.abort();
+    }
     rt.block_on(async {
         for t in tasks {
             let _ = t.await;
@@ -132,9 +136,9 @@ fn main() {
         )
     );
     println!(
-        "downloads while pinging: {:.1} MiB/s in total, {} whole downloads finished in the run",
+        "downloads while pinging: {:.1} MiB/s in total, {} whole downloads finished by the end of the run",
         mib(streamed) / elapsed,
-        done.load(Ordering::Relaxed)
+        finished
     );
     let p99 = ms(loaded.value_at_quantile(0.99));
     println!(

@@ -164,6 +164,16 @@ pub async fn run_query(
 
 /// Streams `GET <path>` and counts its bytes without keeping them.
 pub async fn download(client: &reqwest::Client, url: &str, path: &str) -> u64 {
+    download_counting(client, url, path, &AtomicU64::new(0)).await
+}
+
+/// Like [`download`], also adding each chunk's size to `progress` as it arrives.
+pub async fn download_counting(
+    client: &reqwest::Client,
+    url: &str,
+    path: &str,
+    progress: &AtomicU64,
+) -> u64 {
     let mut res = client
         .get(format!("{url}{path}"))
         .send()
@@ -173,6 +183,7 @@ pub async fn download(client: &reqwest::Client, url: &str, path: &str) -> u64 {
     let mut bytes = 0u64;
     while let Some(chunk) = res.chunk().await.expect("download chunk") {
         bytes += chunk.len() as u64;
+        progress.fetch_add(chunk.len() as u64, Ordering::Relaxed);
     }
     bytes
 }
