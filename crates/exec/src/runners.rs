@@ -1,8 +1,9 @@
 //! Connected data source runners, kept between jobs.
 //!
-//! Connecting costs a round trip or more (a TLS handshake, authentication), which would dominate
-//! a `SELECT 1`. A runner is kept per data source and replaced when the data source's type or
-//! options change; the runner holds a small pool of its own.
+//! A runner carries a data source's parsed options and its connection pool (PostgreSQL sessions
+//! are reset and reused between runs), so building one per job would repeat that work and lose
+//! the pool. A runner is kept per data source and replaced when the data source's type or
+//! options change.
 
 use cairn_domain::model::DataSource;
 use cairn_sources::{connect, Runner, SourceError};
