@@ -151,9 +151,20 @@ pub async fn move_slot(ctx: &Ctx<'_>, mv: &Move) -> Result<Moved, SlotsError> {
     let src = ctx.cluster.client(&mv.from)?;
     let dst = ctx.cluster.client(&mv.to)?;
     let mut moved = Moved::default();
-    let (dst_owns, _, dst_importing) = own_view(dst, slot).await?;
+    // A fresh apply starts from a verified healthy, unchanged layout: every slot is closed and
+    // owned by its source, so the state probes (two CLUSTER NODES per slot) are skipped.
+    let (dst_owns, dst_importing) = if ctx.fresh {
+        (false, false)
+    } else {
+        let (owns, _, importing) = own_view(dst, slot).await?;
+        (owns, importing)
+    };
     if !dst_owns {
-        let (src_owns, src_migrating, _) = own_view(src, slot).await?;
+        let (src_owns, src_migrating, _) = if ctx.fresh {
+            (true, false, false)
+        } else {
+            own_view(src, slot).await?
+        };
         if !src_owns {
             return Err(SlotsError::refused(
                 format!(

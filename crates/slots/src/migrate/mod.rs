@@ -148,6 +148,9 @@ pub struct Ctx<'a> {
     pub progress: &'a dyn Progress,
     journal: Mutex<Journal>,
     migrate_conns: Mutex<HashMap<String, NodeClient>>,
+    /// Set by `apply` only: the layout was verified healthy and unchanged just before, so moves
+    /// need not probe each slot's state (`resume` and `fix` must).
+    fresh: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -166,6 +169,7 @@ impl<'a> Ctx<'a> {
             progress,
             journal: Mutex::new(journal),
             migrate_conns: Mutex::new(HashMap::new()),
+            fresh: false,
         }
     }
 
@@ -298,7 +302,7 @@ pub async fn apply(
         moves: plan.moves.clone(),
         method: method.to_string(),
     })?;
-    run(cluster, &plan.moves, method, opts, progress, journal).await
+    run(cluster, &plan.moves, method, opts, progress, journal, true).await
 }
 
 /// Finishes the apply recorded in the journal at `opts.journal`, discovering the cluster through
@@ -377,7 +381,7 @@ pub async fn resume(
     } else {
         "legacy"
     };
-    run(&cluster, &pending, method, opts, progress, journal).await
+    run(&cluster, &pending, method, opts, progress, journal, false).await
 }
 
 async fn run(
@@ -387,9 +391,11 @@ async fn run(
     opts: &ApplyOptions,
     progress: &dyn Progress,
     journal: Journal,
+    fresh: bool,
 ) -> Result<ApplyReport, SlotsError> {
     let started = Instant::now();
-    let ctx = Ctx::new(cluster, opts, progress, journal);
+    let mut ctx = Ctx::new(cluster, opts, progress, journal);
+    ctx.fresh = fresh;
     progress.begin(moves.len(), moves.iter().map(|m| m.keys).sum(), method);
     let mut report = ApplyReport {
         method: method.to_string(),
