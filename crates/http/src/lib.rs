@@ -27,6 +27,7 @@ pub mod state;
 pub use state::{AppState, ServerSettings};
 
 use axum::Router;
+use axum::serve::ListenerExt;
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
@@ -64,6 +65,13 @@ pub async fn serve_app(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    // Responses are written as headers, then body blocks: without TCP_NODELAY, Nagle's
+    // algorithm holds the second write until the client's delayed ACK (about 40 ms).
+    let listener = listener.tap_io(|socket| {
+        if let Err(e) = socket.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
