@@ -4,8 +4,10 @@
 //! pipeline instead of filling memory:
 //!
 //! 1. an async task reads the result's chunks from the store, one at a time;
-//! 2. a blocking task decodes them ([`ResultDecoder`]) and writes rows into the format's
-//!    [`ResultSink`], whose output is cut into 64 KiB blocks ([`BlockWriter`]);
+//! 2. a thread of the download's own, at the lowest scheduling priority, decodes them
+//!    ([`ResultDecoder`]) and writes rows into the format's [`ResultSink`], whose output is cut
+//!    into 64 KiB blocks ([`BlockWriter`]); formatting is the CPU-heavy stage, and at low
+//!    priority it cannot slow the API, whatever the number of downloads;
 //! 3. the response body sends the blocks as they come.
 //!
 //! A failure after the first byte can no longer change the status code, so it ends the body
@@ -62,13 +64,17 @@ pub async fn result_response(
         retrieved_at: meta.retrieved_at.to_rfc3339(),
     };
     let result_id = meta.id;
-    tokio::task::spawn_blocking(move || {
-        let failed = out_tx.clone();
-        if let Err(e) = write_result(ChunkReader::new(chunk_rx), format, json_meta, out_tx) {
-            tracing::warn!(result_id, error = %e, "download ended early");
-            let _ = failed.blocking_send(Err(io::Error::other(e)));
-        }
-    });
+    std::thread::Builder::new()
+        .name("cairn-download".into())
+        .spawn(move || {
+            lower_priority();
+            let failed = out_tx.clone();
+            if let Err(e) = write_result(ChunkReader::new(chunk_rx), format, json_meta, out_tx) {
+                tracing::warn!(result_id, error = %e, "download ended early");
+                let _ = failed.blocking_send(Err(io::Error::other(e)));
+            }
+        })
+        .map_err(|e| AppError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("Cannot start the download now ({e}); try again.")))?;
 
     let body = Body::from_stream(futures::stream::unfold(out_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -81,6 +87,20 @@ pub async fn result_response(
         response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
+}
+
+/// Puts the current thread (a download's own) in the batch scheduling class at the lowest
+/// priority, so that however many downloads format rows, the runtime's threads that answer
+/// `/ping` and the API get the CPU first. Failing to do so only costs latency, so it is logged.
+fn lower_priority() {
+    use thread_priority::{
+        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
+        ThreadSchedulePolicy,
+    };
+    let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+        tracing::debug!(error = ?e, "cannot lower the download thread's priority");
+    }
 }
 
 /// Decodes the chunks from `reader` and writes them as `format` into blocks sent on `out`.
