@@ -39,7 +39,11 @@ impl Column {
     /// A column with its friendly name set to its name.
     pub fn new(name: impl Into<String>, kind: Option<ColumnType>) -> Self {
         let name = name.into();
-        Column { friendly_name: name.clone(), name, kind }
+        Column {
+            friendly_name: name.clone(),
+            name,
+            kind,
+        }
     }
 }
 

@@ -8,28 +8,48 @@
 use crate::job::{Job, JobKind};
 use crate::worker::{Failure, Outcome, Worker};
 use cairn_results::ResultEncoder;
-use cairn_sources::{RunLimits, SourceError, QUERY_TIME_LIMIT_OPTION};
+use cairn_sources::{QUERY_TIME_LIMIT_OPTION, RunLimits, SourceError};
 use cairn_store::{NewResult, ResultSummary};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 
 /// Runs an [`JobKind::ExecuteQuery`] job.
-pub(crate) async fn execute_query(worker: &Worker, job: &Job, cancel: CancellationToken) -> Result<Outcome, Failure> {
-    let JobKind::ExecuteQuery { data_source_id, query_text, query_hash, query_id, scheduled, .. } = &job.kind else {
+pub(crate) async fn execute_query(
+    worker: &Worker,
+    job: &Job,
+    cancel: CancellationToken,
+) -> Result<Outcome, Failure> {
+    let JobKind::ExecuteQuery {
+        data_source_id,
+        query_text,
+        query_hash,
+        query_id,
+        scheduled,
+        ..
+    } = &job.kind
+    else {
         return Err(Failure::Error("not a query job".into()));
     };
-    let outcome = run(worker, *data_source_id, query_text, query_hash, *query_id, *scheduled, cancel).await;
-    if *scheduled
-        && let Some(qid) = query_id {
-            let recorded = match &outcome {
-                Ok(_) => worker.store.reset_schedule_failures(*qid).await.map(|_| ()),
-                Err(Failure::Error(_)) => worker.store.record_schedule_failure(*qid).await.map(|_| ()),
-                Err(Failure::Cancelled) => Ok(()),
-            };
-            if let Err(e) = recorded {
-                tracing::warn!(query_id = qid, error = %e, "cannot record the scheduled run's outcome");
-            }
+    let outcome = run(
+        worker,
+        *data_source_id,
+        query_text,
+        query_hash,
+        *query_id,
+        *scheduled,
+        cancel,
+    )
+    .await;
+    if *scheduled && let Some(qid) = query_id {
+        let recorded = match &outcome {
+            Ok(_) => worker.store.reset_schedule_failures(*qid).await.map(|_| ()),
+            Err(Failure::Error(_)) => worker.store.record_schedule_failure(*qid).await.map(|_| ()),
+            Err(Failure::Cancelled) => Ok(()),
+        };
+        if let Err(e) = recorded {
+            tracing::warn!(query_id = qid, error = %e, "cannot record the scheduled run's outcome");
         }
+    }
     outcome
 }
 
@@ -69,29 +89,56 @@ async fn run(
     scheduled: bool,
     cancel: CancellationToken,
 ) -> Result<Outcome, Failure> {
-    let ds = worker.store.data_source(data_source_id).await.map_err(|e| Failure::Error(e.to_string()))?;
+    let ds = worker
+        .store
+        .data_source(data_source_id)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
     let runner = worker.runners.get(&ds).map_err(source_error)?;
-    let global = if scheduled { worker.settings.scheduled_time_limit } else { worker.settings.adhoc_time_limit };
+    let global = if scheduled {
+        worker.settings.scheduled_time_limit
+    } else {
+        worker.settings.adhoc_time_limit
+    };
     let time_limit = stricter(global, source_time_limit(&ds.options));
     let started = Instant::now();
-    let mut rows = runner.run(query_text, RunLimits { time_limit }, cancel).await.map_err(source_error)?;
+    let mut rows = runner
+        .run(query_text, RunLimits { time_limit }, cancel)
+        .await
+        .map_err(source_error)?;
 
     let result_id = worker
         .store
-        .begin_result(&NewResult { data_source_id, query_hash: query_hash.to_string(), query: query_text.to_string() })
+        .begin_result(&NewResult {
+            data_source_id,
+            query_hash: query_hash.to_string(),
+            query: query_text.to_string(),
+        })
         .await
         .map_err(store_error)?;
     let written = async {
-        let mut encoder = ResultEncoder::new(rows.columns().to_vec(), worker.settings.result_limits);
+        let mut encoder =
+            ResultEncoder::new(rows.columns().to_vec(), worker.settings.result_limits);
         let mut seq = 0_i64;
         while let Some(row) = rows.next_row().await.map_err(source_error)? {
-            if let Some(chunk) = encoder.push_row(&row).map_err(|e| Failure::Error(e.to_string()))? {
-                worker.store.append_chunk(result_id, seq, &chunk).await.map_err(store_error)?;
+            if let Some(chunk) = encoder
+                .push_row(&row)
+                .map_err(|e| Failure::Error(e.to_string()))?
+            {
+                worker
+                    .store
+                    .append_chunk(result_id, seq, &chunk)
+                    .await
+                    .map_err(store_error)?;
                 seq += 1;
             }
         }
         let (last, summary) = encoder.finish();
-        worker.store.append_chunk(result_id, seq, &last).await.map_err(store_error)?;
+        worker
+            .store
+            .append_chunk(result_id, seq, &last)
+            .await
+            .map_err(store_error)?;
         Ok::<_, Failure>(summary)
     }
     .await;
@@ -118,13 +165,14 @@ async fn run(
         .await
         .map_err(store_error)?;
     if let Some(qid) = query_id
-        && !finished.updated_query_ids.contains(&qid) {
-            // A run with parameters has another hash than the saved text: point the query at
-            // it too, so its page and its schedule see the run.
-            if let Err(e) = worker.store.set_query_latest_result(qid, result_id).await {
-                tracing::warn!(query_id = qid, error = %e, "cannot link the result to its query");
-            }
+        && !finished.updated_query_ids.contains(&qid)
+    {
+        // A run with parameters has another hash than the saved text: point the query at
+        // it too, so its page and its schedule see the run.
+        if let Err(e) = worker.store.set_query_latest_result(qid, result_id).await {
+            tracing::warn!(query_id = qid, error = %e, "cannot link the result to its query");
         }
+    }
     Ok(Outcome::QueryResult(result_id))
 }
 

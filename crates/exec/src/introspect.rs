@@ -6,17 +6,37 @@ use serde_json::json;
 
 /// Connects to data source `id` and runs `SELECT 1`.
 pub(crate) async fn test_connection(worker: &Worker, id: i64) -> Result<Outcome, Failure> {
-    let ds = worker.store.data_source(id).await.map_err(|e| Failure::Error(e.to_string()))?;
-    let runner = worker.runners.get(&ds).map_err(|e| Failure::Error(e.to_string()))?;
-    runner.test_connection().await.map_err(|e| Failure::Error(e.to_string()))?;
+    let ds = worker
+        .store
+        .data_source(id)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let runner = worker
+        .runners
+        .get(&ds)
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    runner
+        .test_connection()
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
     Ok(Outcome::Value(json!({"ok": true, "message": "success"})))
 }
 
 /// Introspects data source `id` and stores its tables and columns in the schema cache.
 pub(crate) async fn refresh_schema(worker: &Worker, id: i64) -> Result<Outcome, Failure> {
-    let ds = worker.store.data_source(id).await.map_err(|e| Failure::Error(e.to_string()))?;
-    let runner = worker.runners.get(&ds).map_err(|e| Failure::Error(e.to_string()))?;
-    let tables = runner.schema().await.map_err(|e| Failure::Error(e.to_string()))?;
+    let ds = worker
+        .store
+        .data_source(id)
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let runner = worker
+        .runners
+        .get(&ds)
+        .map_err(|e| Failure::Error(e.to_string()))?;
+    let tables = runner
+        .schema()
+        .await
+        .map_err(|e| Failure::Error(e.to_string()))?;
     let schema = serde_json::to_value(&tables).map_err(|e| Failure::Error(e.to_string()))?;
     worker
         .store

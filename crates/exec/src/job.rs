@@ -41,8 +41,12 @@ pub enum QueueName {
 
 impl QueueName {
     /// Every queue, in priority order for a worker serving several.
-    pub const ALL: [QueueName; 4] =
-        [QueueName::Adhoc, QueueName::Scheduled, QueueName::Schemas, QueueName::Default];
+    pub const ALL: [QueueName; 4] = [
+        QueueName::Adhoc,
+        QueueName::Scheduled,
+        QueueName::Schemas,
+        QueueName::Default,
+    ];
 
     /// The queue's name as used in configuration and metrics.
     pub fn as_str(self) -> &'static str {
@@ -62,7 +66,9 @@ impl QueueName {
         QueueName::ALL
             .into_iter()
             .find(|q| q.as_str() == name.trim())
-            .ok_or_else(|| format!("unknown queue '{name}' (known: adhoc, scheduled, schemas, default)"))
+            .ok_or_else(|| {
+                format!("unknown queue '{name}' (known: adhoc, scheduled, schemas, default)")
+            })
     }
 }
 
@@ -113,7 +119,12 @@ pub struct Job {
 impl Job {
     /// A new job with a random id, enqueued now.
     pub fn new(queue: QueueName, kind: JobKind) -> Job {
-        Job { id: JobId::random(), queue, kind, enqueued_at: Utc::now() }
+        Job {
+            id: JobId::random(),
+            queue,
+            kind,
+            enqueued_at: Utc::now(),
+        }
     }
 }
 
@@ -136,7 +147,10 @@ pub enum JobStatus {
 impl JobStatus {
     /// Whether the job can no longer change.
     pub fn is_final(self) -> bool {
-        matches!(self, JobStatus::Finished | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Finished | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 }
 
@@ -229,7 +243,10 @@ mod tests {
     fn status_codes_are_redash_numbers() {
         assert_eq!(serde_json::to_string(&JobStatus::Queued).unwrap(), "1");
         assert_eq!(serde_json::to_string(&JobStatus::Cancelled).unwrap(), "5");
-        assert_eq!(serde_json::from_str::<JobStatus>("3").unwrap(), JobStatus::Finished);
+        assert_eq!(
+            serde_json::from_str::<JobStatus>("3").unwrap(),
+            JobStatus::Finished
+        );
         assert!(serde_json::from_str::<JobStatus>("9").is_err());
     }
 

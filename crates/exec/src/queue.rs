@@ -40,7 +40,11 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
 
     /// Takes the next job from the first non-empty queue of `queues` (in that order) and marks
     /// it started, waiting up to `wait` for one to arrive.
-    async fn dequeue(&self, queues: &[QueueName], wait: Duration) -> Result<Option<Job>, QueueError>;
+    async fn dequeue(
+        &self,
+        queues: &[QueueName],
+        wait: Duration,
+    ) -> Result<Option<Job>, QueueError>;
 
     /// The job's current state; `None` when no such job exists or its state expired.
     async fn state(&self, id: &JobId) -> Result<Option<JobState>, QueueError>;

@@ -6,7 +6,7 @@
 //! options change.
 
 use cairn_domain::model::DataSource;
-use cairn_sources::{connect, Runner, SourceError};
+use cairn_sources::{Runner, SourceError, connect};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -31,9 +31,10 @@ impl Runners {
         let config = format!("{}\u{0}{}", ds.kind, ds.options);
         let mut map = self.by_source.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((seen, runner)) = map.get(&ds.id)
-            && *seen == config {
-                return Ok(runner.clone());
-            }
+            && *seen == config
+        {
+            return Ok(runner.clone());
+        }
         let runner = Arc::new(connect(&ds.kind, &ds.options)?);
         if let Some((_, old)) = map.insert(ds.id, (config, runner.clone())) {
             tokio::spawn(async move { old.close().await });

@@ -5,11 +5,11 @@
 //! de-duplication key as any run of that text, so a query whose previous run is still queued or
 //! running is not enqueued again.
 
-use crate::job::{run_dedup_key, Job, JobKind, QueueName};
+use crate::job::{Job, JobKind, QueueName, run_dedup_key};
 use crate::queue::Queue;
 use crate::settings::SchedulerSettings;
 use cairn_domain::model::DataSource;
-use cairn_domain::params::{default_values, render, Dialect, ParameterSpec};
+use cairn_domain::params::{Dialect, ParameterSpec, default_values, render};
 use cairn_domain::query_hash::query_hash;
 use cairn_domain::schedule::RefreshSchedule;
 use cairn_store::{ScheduledQuery, Store};
@@ -43,7 +43,11 @@ pub struct Scheduler {
 impl Scheduler {
     /// A scheduler over this store and queue.
     pub fn new(store: Store, queue: Arc<dyn Queue>, settings: SchedulerSettings) -> Scheduler {
-        Scheduler { store, queue, settings }
+        Scheduler {
+            store,
+            queue,
+            settings,
+        }
     }
 
     fn interval(&self, task: Task) -> Option<Duration> {
@@ -58,9 +62,17 @@ impl Scheduler {
     /// Runs every periodic task at its interval until `shutdown` is cancelled. Each task runs
     /// once at start.
     pub async fn run(self, shutdown: CancellationToken) {
-        let tasks = [Task::RefreshQueries, Task::ExpireSchedules, Task::RefreshSchemas, Task::CleanupResults];
-        let mut next: HashMap<Task, Instant> =
-            tasks.iter().filter(|t| self.interval(**t).is_some()).map(|t| (*t, Instant::now())).collect();
+        let tasks = [
+            Task::RefreshQueries,
+            Task::ExpireSchedules,
+            Task::RefreshSchemas,
+            Task::CleanupResults,
+        ];
+        let mut next: HashMap<Task, Instant> = tasks
+            .iter()
+            .filter(|t| self.interval(**t).is_some())
+            .map(|t| (*t, Instant::now()))
+            .collect();
         tracing::info!("scheduler started");
         while let Some((&task, &at)) = next.iter().min_by_key(|(_, at)| **at) {
             tokio::select! {
@@ -96,7 +108,11 @@ impl Scheduler {
     /// When the store or the queue fails; queries with a broken schedule or parameters are
     /// logged and skipped, not errors.
     pub async fn refresh_queries(&self, now: DateTime<Utc>) -> Result<usize, String> {
-        let scheduled = self.store.scheduled_queries().await.map_err(|e| e.to_string())?;
+        let scheduled = self
+            .store
+            .scheduled_queries()
+            .await
+            .map_err(|e| e.to_string())?;
         let mut sources: HashMap<i64, DataSource> = HashMap::new();
         let mut enqueued = 0;
         for sq in scheduled {
@@ -104,9 +120,15 @@ impl Scheduler {
                 continue;
             }
             let q = &sq.query;
-            let Some(ds_id) = q.data_source_id else { continue };
+            let Some(ds_id) = q.data_source_id else {
+                continue;
+            };
             if let std::collections::hash_map::Entry::Vacant(e) = sources.entry(ds_id) {
-                let ds = self.store.data_source(ds_id).await.map_err(|e| e.to_string())?;
+                let ds = self
+                    .store
+                    .data_source(ds_id)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 e.insert(ds);
             }
             let ds = &sources[&ds_id];
@@ -130,7 +152,11 @@ impl Scheduler {
                     scheduled: true,
                 },
             );
-            let e = self.queue.enqueue(job, Some(run_dedup_key(ds_id, &hash))).await.map_err(|e| e.to_string())?;
+            let e = self
+                .queue
+                .enqueue(job, Some(run_dedup_key(ds_id, &hash)))
+                .await
+                .map_err(|e| e.to_string())?;
             if e.is_new {
                 enqueued += 1;
             }
@@ -144,7 +170,12 @@ impl Scheduler {
     /// When the store fails.
     pub async fn expire_schedules(&self, now: DateTime<Utc>) -> Result<usize, String> {
         let mut cleared = 0;
-        for sq in self.store.scheduled_queries().await.map_err(|e| e.to_string())? {
+        for sq in self
+            .store
+            .scheduled_queries()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             let expired = sq
                 .query
                 .schedule
@@ -152,7 +183,10 @@ impl Scheduler {
                 .and_then(|s| RefreshSchedule::from_model(s).ok().flatten())
                 .is_some_and(|s| s.is_expired(now));
             if expired {
-                self.store.clear_schedule(sq.query.id).await.map_err(|e| e.to_string())?;
+                self.store
+                    .clear_schedule(sq.query.id)
+                    .await
+                    .map_err(|e| e.to_string())?;
                 cleared += 1;
             }
         }
@@ -160,18 +194,33 @@ impl Scheduler {
     }
 
     async fn refresh_schemas(&self) -> Result<(), String> {
-        for ds in self.store.list_data_sources().await.map_err(|e| e.to_string())? {
+        for ds in self
+            .store
+            .list_data_sources()
+            .await
+            .map_err(|e| e.to_string())?
+        {
             if ds.paused {
                 continue;
             }
-            let job = Job::new(QueueName::Schemas, JobKind::RefreshSchema { data_source_id: ds.id });
-            self.queue.enqueue(job, Some(format!("refresh_schema:{}", ds.id))).await.map_err(|e| e.to_string())?;
+            let job = Job::new(
+                QueueName::Schemas,
+                JobKind::RefreshSchema {
+                    data_source_id: ds.id,
+                },
+            );
+            self.queue
+                .enqueue(job, Some(format!("refresh_schema:{}", ds.id)))
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok(())
     }
 
     async fn cleanup_results(&self) -> Result<(), String> {
-        let Some(c) = &self.settings.cleanup else { return Ok(()) };
+        let Some(c) = &self.settings.cleanup else {
+            return Ok(());
+        };
         let deleted = self
             .store
             .cleanup_results(c.max_age.as_secs() as i64, c.count)
@@ -192,7 +241,12 @@ impl Scheduler {
 /// Whether a scheduled query is due. A query that never ran is due at once (Redash would wait
 /// for a first result that never comes); after failures it backs off from its last change.
 fn is_due(sq: &ScheduledQuery, now: DateTime<Utc>) -> bool {
-    let Some(schedule) = sq.query.schedule.as_ref().and_then(|s| RefreshSchedule::from_model(s).ok().flatten()) else {
+    let Some(schedule) = sq
+        .query
+        .schedule
+        .as_ref()
+        .and_then(|s| RefreshSchedule::from_model(s).ok().flatten())
+    else {
         return false;
     };
     let failures = sq.query.schedule_failures.max(0) as u32;
@@ -205,7 +259,12 @@ fn is_due(sq: &ScheduledQuery, now: DateTime<Utc>) -> bool {
 }
 
 /// The text of a saved query with its parameters' default values applied.
-fn rendered_with_defaults(text: &str, options: &serde_json::Value, ds: &DataSource, now: DateTime<Utc>) -> Result<String, String> {
+fn rendered_with_defaults(
+    text: &str,
+    options: &serde_json::Value,
+    ds: &DataSource,
+    now: DateTime<Utc>,
+) -> Result<String, String> {
     let specs = ParameterSpec::parse_options(options).map_err(|e| e.to_string())?;
     if specs.is_empty() && cairn_domain::params::used_names(text).is_empty() {
         return Ok(text.to_string());

@@ -19,7 +19,10 @@ impl Default for ExecSettings {
         ExecSettings {
             adhoc_time_limit: None,
             scheduled_time_limit: None,
-            result_limits: ResultLimits { max_rows: Some(10_000_000), max_bytes: Some(2 << 30) },
+            result_limits: ResultLimits {
+                max_rows: Some(10_000_000),
+                max_bytes: Some(2 << 30),
+            },
         }
     }
 }

@@ -5,7 +5,7 @@
 //! On shutdown the worker stops taking jobs and waits for those it runs to finish.
 
 use crate::execute::execute_query;
-use crate::job::{Job, JobKind, JobState, JobStatus, QueueName, CANCELLED_MESSAGE};
+use crate::job::{CANCELLED_MESSAGE, Job, JobKind, JobState, JobStatus, QueueName};
 use crate::queue::Queue;
 use crate::runners::Runners;
 use crate::settings::ExecSettings;
@@ -45,12 +45,22 @@ pub struct Worker {
 impl Worker {
     /// A worker over this store and queue.
     pub fn new(store: Store, queue: Arc<dyn Queue>, settings: ExecSettings) -> Worker {
-        Worker { store, queue, runners: Arc::new(Runners::default()), settings: Arc::new(settings) }
+        Worker {
+            store,
+            queue,
+            runners: Arc::new(Runners::default()),
+            settings: Arc::new(settings),
+        }
     }
 
     /// Takes jobs from `queues` (in priority order) and runs up to `concurrency` at once until
     /// `shutdown` is cancelled, then waits for the jobs in progress.
-    pub async fn run(self, queues: Vec<QueueName>, concurrency: usize, shutdown: CancellationToken) {
+    pub async fn run(
+        self,
+        queues: Vec<QueueName>,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) {
         let concurrency = concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         tracing::info!(?queues, concurrency, "worker started");

@@ -83,7 +83,9 @@ impl Caller {
         if self.may_read_query(query_id) {
             Ok(())
         } else {
-            Err(AppError::forbidden("This API key does not give access to that query."))
+            Err(AppError::forbidden(
+                "This API key does not give access to that query.",
+            ))
         }
     }
 
@@ -103,7 +105,9 @@ impl Caller {
         if self.may_edit(owner_id) {
             Ok(())
         } else {
-            Err(AppError::forbidden("Only its owner or an admin can change this."))
+            Err(AppError::forbidden(
+                "Only its owner or an admin can change this.",
+            ))
         }
     }
 }
@@ -139,7 +143,9 @@ fn url_param(query: &str, name: &str) -> Option<String> {
 async fn dashboard_queries(state: &AppState, dashboard_id: i64) -> Result<Vec<Query>, AppError> {
     let mut queries: Vec<Query> = Vec::new();
     for w in state.store.widgets_for_dashboard(dashboard_id).await? {
-        let Some(vid) = w.visualization_id else { continue };
+        let Some(vid) = w.visualization_id else {
+            continue;
+        };
         let v = state.store.visualization(vid).await?;
         if !queries.iter().any(|q| q.id == v.query_id) {
             queries.push(state.store.query(v.query_id).await?);
@@ -167,7 +173,10 @@ impl FromRequestParts<AppState> for Caller {
             Err(e) => return Err(e.into()),
         }
         match state.store.dashboard_by_public_token(&key).await {
-            Ok(d) => Ok(Caller::DashboardKey { dashboard_id: d.id, queries: dashboard_queries(state, d.id).await? }),
+            Ok(d) => Ok(Caller::DashboardKey {
+                dashboard_id: d.id,
+                queries: dashboard_queries(state, d.id).await?,
+            }),
             Err(StoreError::NotFound(_)) => Err(AppError::unauthorized()),
             Err(e) => Err(e.into()),
         }
@@ -185,15 +194,30 @@ mod tests {
 
     #[test]
     fn keys_come_from_header_or_query_string() {
-        let p = parts(Request::get("/x").header("Authorization", "Key abc").body(()).unwrap());
+        let p = parts(
+            Request::get("/x")
+                .header("Authorization", "Key abc")
+                .body(())
+                .unwrap(),
+        );
         assert_eq!(api_key(&p).as_deref(), Some("abc"));
-        let p = parts(Request::get("/x").header("Authorization", "abc").body(()).unwrap());
+        let p = parts(
+            Request::get("/x")
+                .header("Authorization", "abc")
+                .body(())
+                .unwrap(),
+        );
         assert_eq!(api_key(&p).as_deref(), Some("abc"));
         let p = parts(Request::get("/x?page=1&api_key=a%2Bb").body(()).unwrap());
         assert_eq!(api_key(&p).as_deref(), Some("a+b"));
         let p = parts(Request::get("/x?api_key=").body(()).unwrap());
         assert_eq!(api_key(&p), None);
-        let p = parts(Request::get("/x").header("Authorization", "Key ").body(()).unwrap());
+        let p = parts(
+            Request::get("/x")
+                .header("Authorization", "Key ")
+                .body(())
+                .unwrap(),
+        );
         assert_eq!(api_key(&p), None);
     }
 }

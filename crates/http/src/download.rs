@@ -21,8 +21,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cairn_domain::model::QueryResultMeta;
 use cairn_results::{
-    content_disposition, copy_result, BlockWriter, DownloadFormat, DsvWriter, JsonResultMeta,
-    JsonWriter, ResultDecoder, ResultSink, XlsxWriter,
+    BlockWriter, DownloadFormat, DsvWriter, JsonResultMeta, JsonWriter, ResultDecoder, ResultSink,
+    XlsxWriter, content_disposition, copy_result,
 };
 use futures::StreamExt;
 use std::io::{self, Read};
@@ -74,7 +74,12 @@ pub async fn result_response(
                 let _ = failed.blocking_send(Err(io::Error::other(e)));
             }
         })
-        .map_err(|e| AppError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, format!("Cannot start the download now ({e}); try again.")))?;
+        .map_err(|e| {
+            AppError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("Cannot start the download now ({e}); try again."),
+            )
+        })?;
 
     let body = Body::from_stream(futures::stream::unfold(out_rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
@@ -84,7 +89,9 @@ pub async fn result_response(
         let value = content_disposition(&name)
             .parse()
             .map_err(|_| AppError::internal("unencodable Content-Disposition"))?;
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }
@@ -94,11 +101,12 @@ pub async fn result_response(
 /// `/ping` and the API get the CPU first. Failing to do so only costs latency, so it is logged.
 fn lower_priority() {
     use thread_priority::{
-        set_thread_priority_and_policy, thread_native_id, NormalThreadSchedulePolicy, ThreadPriority,
-        ThreadSchedulePolicy,
+        NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+        set_thread_priority_and_policy, thread_native_id,
     };
     let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Batch);
-    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+    if let Err(e) = set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy)
+    {
         tracing::debug!(error = ?e, "cannot lower the download thread's priority");
     }
 }
@@ -133,7 +141,11 @@ struct ChunkReader {
 
 impl ChunkReader {
     fn new(rx: mpsc::Receiver<io::Result<Vec<u8>>>) -> ChunkReader {
-        ChunkReader { rx, current: Vec::new(), pos: 0 }
+        ChunkReader {
+            rx,
+            current: Vec::new(),
+            pos: 0,
+        }
     }
 }
 

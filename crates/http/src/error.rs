@@ -4,11 +4,11 @@
 //! Internal failures are logged with their cause and answered with a generic message, so a
 //! database error never leaks connection strings or SQL to a client.
 
+use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::de::DeserializeOwned;
 
 /// A failed request: its status and the message the client sees.
@@ -23,7 +23,10 @@ pub struct AppError {
 impl AppError {
     /// A failure with this status and message.
     pub fn new(status: StatusCode, message: impl Into<String>) -> AppError {
-        AppError { status, message: message.into() }
+        AppError {
+            status,
+            message: message.into(),
+        }
     }
 
     /// 400: the request is malformed or invalid.
@@ -33,7 +36,10 @@ impl AppError {
 
     /// 401: no valid credentials.
     pub fn unauthorized() -> AppError {
-        AppError::new(StatusCode::UNAUTHORIZED, "Authentication required: send an API key (Authorization: Key <key>) or log in.")
+        AppError::new(
+            StatusCode::UNAUTHORIZED,
+            "Authentication required: send an API key (Authorization: Key <key>) or log in.",
+        )
     }
 
     /// 403: the caller may not do this.
@@ -54,19 +60,29 @@ impl AppError {
     /// 500: an internal failure; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> AppError {
         tracing::error!(cause = %cause, "internal error");
-        AppError::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error; the server log has the details.")
+        AppError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal server error; the server log has the details.",
+        )
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "message": self.message }))).into_response()
+        (
+            self.status,
+            Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
     }
 }
 
 impl From<PathRejection> for AppError {
     fn from(r: PathRejection) -> AppError {
-        AppError::new(StatusCode::NOT_FOUND, format!("Not found: {}", r.body_text()))
+        AppError::new(
+            StatusCode::NOT_FOUND,
+            format!("Not found: {}", r.body_text()),
+        )
     }
 }
 
@@ -106,7 +122,11 @@ where
         let body = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|e| AppError::new(e.status(), e.body_text()))?;
-        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { &body };
+        let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &body
+        };
         serde_json::from_slice(body)
             .map(AppJson)
             .map_err(|e| AppError::bad_request(format!("Invalid JSON body: {e}")))

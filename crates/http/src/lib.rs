@@ -34,7 +34,9 @@ use tower_http::trace::TraceLayer;
 
 /// The whole application, ready to serve or to call with `oneshot` in tests.
 pub fn app(state: AppState) -> Router {
-    routes::router().layer(TraceLayer::new_for_http()).with_state(state)
+    routes::router()
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets
@@ -52,7 +54,10 @@ pub async fn serve(
 
 /// The API with `extra` routes merged in (the web UI), ready to serve.
 pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
-    routes::router().merge(extra).layer(TraceLayer::new_for_http()).with_state(state)
+    routes::router()
+        .merge(extra)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// Serves a built application (see [`app`], [`app_with`]) like [`serve`]; handlers see the
@@ -72,7 +77,10 @@ pub async fn serve_app(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
     });
-    axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -3,9 +3,9 @@
 //!
 //! Hashing is deliberately slow, so the async wrappers run it on the blocking pool.
 
+use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
-use argon2::Argon2;
 use sha_crypt::ShaCrypt;
 
 /// Hashes `password` with argon2id and a random salt, in PHC string form.
@@ -13,7 +13,9 @@ use sha_crypt::ShaCrypt;
 /// # Errors
 /// Only when the system random source fails.
 pub fn hash(password: &str) -> Result<String, String> {
-    let hash: PasswordHash = Argon2::default().hash_password(password.as_bytes()).map_err(|e| e.to_string())?;
+    let hash: PasswordHash = Argon2::default()
+        .hash_password(password.as_bytes())
+        .map_err(|e| e.to_string())?;
     Ok(hash.to_string())
 }
 
@@ -21,10 +23,14 @@ pub fn hash(password: &str) -> Result<String, String> {
 /// nothing.
 pub fn verify(password: &str, stored: &str) -> bool {
     if stored.starts_with("$6$") {
-        return ShaCrypt::default().verify_password(password.as_bytes(), stored).is_ok();
+        return ShaCrypt::default()
+            .verify_password(password.as_bytes(), stored)
+            .is_ok();
     }
     match PasswordHash::new(stored) {
-        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
         Err(_) => false,
     }
 }
@@ -34,7 +40,9 @@ pub fn verify(password: &str, stored: &str) -> bool {
 /// # Errors
 /// As [`hash`], or when the blocking pool is gone.
 pub async fn hash_async(password: String) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || hash(&password)).await.map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || hash(&password))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 #[cfg(test)]

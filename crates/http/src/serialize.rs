@@ -5,8 +5,8 @@
 //! returns a query or a dashboard returns the same shape.
 
 use cairn_domain::model::{Dashboard, DataSource, Query, User, Visualization, Widget};
-use cairn_domain::params::{is_safe_query, ParameterSpec};
-use serde_json::{json, Value};
+use cairn_domain::params::{ParameterSpec, is_safe_query};
+use serde_json::{Value, json};
 
 /// A user as Redash shows one inside other objects and in `/api/users`.
 pub fn user_json(user: &User) -> Value {
@@ -77,16 +77,19 @@ pub fn query_json(query: &Query, extras: &QueryExtras<'_>) -> Value {
         "can_edit": extras.can_edit,
     });
     if let Some(vis) = extras.visualizations {
-        v["visualizations"] = Value::Array(
-            vis.iter().map(|vz| visualization_json(vz, None)).collect(),
-        );
+        v["visualizations"] =
+            Value::Array(vis.iter().map(|vz| visualization_json(vz, None)).collect());
     }
     v
 }
 
 /// Redash always sends `options.parameters`, an empty list when there are none.
 fn options_with_parameters(options: &Value) -> Value {
-    let mut o = if options.is_object() { options.clone() } else { json!({}) };
+    let mut o = if options.is_object() {
+        options.clone()
+    } else {
+        json!({})
+    };
     if o.get("parameters").is_none() {
         o["parameters"] = json!([]);
     }
@@ -205,9 +208,11 @@ pub fn mask_secrets(options: &Value, secret: &[String]) -> Value {
     if let Some(map) = o.as_object_mut() {
         for key in secret {
             if let Some(v) = map.get_mut(key)
-                && !v.is_null() && v.as_str() != Some("") {
-                    *v = json!(SECRET_MASK);
-                }
+                && !v.is_null()
+                && v.as_str() != Some("")
+            {
+                *v = json!(SECRET_MASK);
+            }
         }
     }
     o
@@ -244,10 +249,17 @@ mod tests {
         let stored = json!({"host": "db", "password": "s3cret"});
         let masked = mask_secrets(&stored, &secret);
         assert_eq!(masked, json!({"host": "db", "password": SECRET_MASK}));
-        let back = unmask_secrets(&json!({"host": "db2", "password": SECRET_MASK}), &stored, &secret);
+        let back = unmask_secrets(
+            &json!({"host": "db2", "password": SECRET_MASK}),
+            &stored,
+            &secret,
+        );
         assert_eq!(back, json!({"host": "db2", "password": "s3cret"}));
         let changed = unmask_secrets(&json!({"host": "db", "password": "new"}), &stored, &secret);
         assert_eq!(changed["password"], "new");
-        assert_eq!(mask_secrets(&json!({"password": ""}), &secret), json!({"password": ""}));
+        assert_eq!(
+            mask_secrets(&json!({"password": ""}), &secret),
+            json!({"password": ""})
+        );
     }
 }

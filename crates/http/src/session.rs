@@ -21,12 +21,12 @@ use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppResult};
 use crate::serialize::user_json;
 use crate::state::AppState;
+use axum::Json;
 use axum::extract::{ConnectInfo, State};
 use axum::http::header::{COOKIE, SET_COOKIE};
 use axum::http::request::Parts;
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::json;
@@ -87,12 +87,15 @@ impl std::fmt::Debug for SessionKey {
 impl SessionKey {
     /// A key over `secret` (any length; HMAC hashes long keys).
     pub fn new(secret: &[u8]) -> SessionKey {
-        SessionKey { secret: secret.to_vec() }
+        SessionKey {
+            secret: secret.to_vec(),
+        }
     }
 
     fn mac(&self) -> HmacSha256 {
         // HMAC accepts keys of any length, so this cannot fail.
-        <HmacSha256 as KeyInit>::new_from_slice(&self.secret).unwrap_or_else(|_| unreachable!("hmac takes any key length"))
+        <HmacSha256 as KeyInit>::new_from_slice(&self.secret)
+            .unwrap_or_else(|_| unreachable!("hmac takes any key length"))
     }
 
     /// The cookie value for `session`.
@@ -113,9 +116,12 @@ impl SessionKey {
         let sig = hex::decode(sig).map_err(|_| SessionError::Malformed)?;
         let mut mac = self.mac();
         mac.update(payload.as_bytes());
-        mac.verify_slice(&sig).map_err(|_| SessionError::BadSignature)?;
+        mac.verify_slice(&sig)
+            .map_err(|_| SessionError::BadSignature)?;
         let mut fields = payload.split('.');
-        let (Some(uid), Some(issued), Some(csrf), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
+        let (Some(uid), Some(issued), Some(csrf), None) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
             return Err(SessionError::Malformed);
         };
         let user_id = uid.parse().map_err(|_| SessionError::Malformed)?;
@@ -123,14 +129,19 @@ impl SessionKey {
         if issued_at > now + 60 || now - issued_at > SESSION_MAX_AGE_SECS {
             return Err(SessionError::Expired);
         }
-        Ok(Session { user_id, issued_at, csrf: csrf.to_string() })
+        Ok(Session {
+            user_id,
+            issued_at,
+            csrf: csrf.to_string(),
+        })
     }
 }
 
 /// Derives a 32-byte cookie secret from other secret material (the store's secret key), so the
 /// cookie MAC key differs from the encryption key even when both come from one setting.
 pub fn derive_cookie_secret(material: &[u8]) -> Vec<u8> {
-    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(material).unwrap_or_else(|_| unreachable!("hmac takes any key length"));
+    let mut mac = <HmacSha256 as KeyInit>::new_from_slice(material)
+        .unwrap_or_else(|_| unreachable!("hmac takes any key length"));
     mac.update(b"cairn session cookie secret v1");
     mac.finalize().into_bytes().to_vec()
 }
@@ -144,7 +155,9 @@ pub fn new_csrf_token() -> String {
 pub fn csrf_matches(session: &Session, header: Option<&str>) -> bool {
     let Some(given) = header else { return false };
     let (a, b) = (given.as_bytes(), session.csrf.as_bytes());
-    a.len() == b.len() && !b.is_empty() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && !b.is_empty()
+        && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `method` changes state and so needs the CSRF header.
@@ -175,20 +188,33 @@ pub struct LoginLimiter {
 impl LoginLimiter {
     /// At most `max` attempts per key in any `window`.
     pub fn new(max: usize, window: Duration) -> LoginLimiter {
-        LoginLimiter { max, window, attempts: Mutex::new(HashMap::new()) }
+        LoginLimiter {
+            max,
+            window,
+            attempts: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Records an attempt for every key at `now`; false (recording nothing) when any key is
     /// already at its limit.
     pub fn try_attempt(&self, keys: &[String], now: Instant) -> bool {
-        let mut map = self.attempts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .attempts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, times| {
-            while times.front().is_some_and(|t| now.duration_since(*t) >= self.window) {
+            while times
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= self.window)
+            {
                 times.pop_front();
             }
             !times.is_empty()
         });
-        if keys.iter().any(|k| map.get(k).is_some_and(|t| t.len() >= self.max)) {
+        if keys
+            .iter()
+            .any(|k| map.get(k).is_some_and(|t| t.len() >= self.max))
+        {
             return false;
         }
         for k in keys {
@@ -209,11 +235,16 @@ fn now_unix() -> i64 {
 /// lacks the session's CSRF token.
 pub async fn caller_from_cookie(parts: &Parts, state: &AppState) -> AppResult<Caller> {
     let value = cookie(&parts.headers, SESSION_COOKIE).ok_or_else(AppError::unauthorized)?;
-    let session = state.session_key().verify(value, now_unix()).map_err(|_| AppError::unauthorized())?;
+    let session = state
+        .session_key()
+        .verify(value, now_unix())
+        .map_err(|_| AppError::unauthorized())?;
     if needs_csrf(&parts.method) {
         let header = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
         if !csrf_matches(&session, header) {
-            return Err(AppError::forbidden("Missing or wrong CSRF token (X-CSRF-Token header); reload the page."));
+            return Err(AppError::forbidden(
+                "Missing or wrong CSRF token (X-CSRF-Token header); reload the page.",
+            ));
         }
     }
     match state.store.user(session.user_id).await {
@@ -234,16 +265,31 @@ pub struct LoginBody {
     pub password: String,
 }
 
-fn cookie_header(state: &AppState, name: &str, value: &str, http_only: bool, max_age: i64) -> HeaderValue {
-    let secure = if state.settings.base_url.starts_with("https://") { "; Secure" } else { "" };
+fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    http_only: bool,
+    max_age: i64,
+) -> HeaderValue {
+    let secure = if state.settings.base_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let http_only = if http_only { "; HttpOnly" } else { "" };
-    let text = format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{http_only}{secure}");
+    let text =
+        format!("{name}={value}; Path=/; Max-Age={max_age}; SameSite=Lax{http_only}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
 /// `POST /api/session/login` `{email, password}`: sets the session and CSRF cookies and answers
 /// `{"user", "csrf_token"}`. 401 for a wrong email or password, 429 past the rate limit.
-pub async fn login(State(app): State<AppState>, extensions: Extensions, AppJson(body): AppJson<LoginBody>) -> AppResult<Response> {
+pub async fn login(
+    State(app): State<AppState>,
+    extensions: Extensions,
+    AppJson(body): AppJson<LoginBody>,
+) -> AppResult<Response> {
     let ip = extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
@@ -251,7 +297,10 @@ pub async fn login(State(app): State<AppState>, extensions: Extensions, AppJson(
     let keys = [format!("ip:{ip}"), format!("email:{email}")];
     if !app.login_limiter.try_attempt(&keys, Instant::now()) {
         tracing::warn!(%ip, "login rate limit reached");
-        return Err(AppError::new(StatusCode::TOO_MANY_REQUESTS, "Too many login attempts; try again later."));
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many login attempts; try again later.",
+        ));
     }
     let wrong = || AppError::new(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     let user = match app.store.user_by_email(&email).await {
@@ -259,18 +308,39 @@ pub async fn login(State(app): State<AppState>, extensions: Extensions, AppJson(
         Err(cairn_store::StoreError::NotFound(_)) => return Err(wrong()),
         Err(e) => return Err(e.into()),
     };
-    let Some(hash) = user.password_hash.clone() else { return Err(wrong()) };
+    let Some(hash) = user.password_hash.clone() else {
+        return Err(wrong());
+    };
     let password = body.password;
-    let ok = tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash)).await.map_err(AppError::internal)?;
+    let ok = tokio::task::spawn_blocking(move || crate::password::verify(&password, &hash))
+        .await
+        .map_err(AppError::internal)?;
     if !ok || user.is_disabled() {
         return Err(wrong());
     }
-    let session = Session { user_id: user.id, issued_at: now_unix(), csrf: new_csrf_token() };
+    let session = Session {
+        user_id: user.id,
+        issued_at: now_unix(),
+        csrf: new_csrf_token(),
+    };
     let signed = app.session_key().sign(&session);
-    let mut resp = Json(json!({"user": user_json(&user), "csrf_token": session.csrf})).into_response();
+    let mut resp =
+        Json(json!({"user": user_json(&user), "csrf_token": session.csrf})).into_response();
     let headers = resp.headers_mut();
-    headers.append(SET_COOKIE, cookie_header(&app, SESSION_COOKIE, &signed, true, SESSION_MAX_AGE_SECS));
-    headers.append(SET_COOKIE, cookie_header(&app, CSRF_COOKIE, &session.csrf, false, SESSION_MAX_AGE_SECS));
+    headers.append(
+        SET_COOKIE,
+        cookie_header(&app, SESSION_COOKIE, &signed, true, SESSION_MAX_AGE_SECS),
+    );
+    headers.append(
+        SET_COOKIE,
+        cookie_header(
+            &app,
+            CSRF_COOKIE,
+            &session.csrf,
+            false,
+            SESSION_MAX_AGE_SECS,
+        ),
+    );
     tracing::info!(user_id = user.id, "logged in");
     Ok(resp)
 }
@@ -290,7 +360,11 @@ mod tests {
     use super::*;
 
     fn session() -> Session {
-        Session { user_id: 7, issued_at: 1_000_000, csrf: "00112233445566778899aabbccddeeff".into() }
+        Session {
+            user_id: 7,
+            issued_at: 1_000_000,
+            csrf: "00112233445566778899aabbccddeeff".into(),
+        }
     }
 
     #[test]
@@ -305,14 +379,29 @@ mod tests {
         let key = SessionKey::new(b"secret");
         let value = key.sign(&session());
         let forged = value.replacen("7.", "1.", 1);
-        assert_eq!(key.verify(&forged, 1_000_100), Err(SessionError::BadSignature));
-        assert_eq!(SessionKey::new(b"other").verify(&value, 1_000_100), Err(SessionError::BadSignature));
-        assert_eq!(key.verify("garbage", 1_000_100), Err(SessionError::Malformed));
-        assert_eq!(key.verify("a.b.zz", 1_000_100), Err(SessionError::Malformed));
+        assert_eq!(
+            key.verify(&forged, 1_000_100),
+            Err(SessionError::BadSignature)
+        );
+        assert_eq!(
+            SessionKey::new(b"other").verify(&value, 1_000_100),
+            Err(SessionError::BadSignature)
+        );
+        assert_eq!(
+            key.verify("garbage", 1_000_100),
+            Err(SessionError::Malformed)
+        );
+        assert_eq!(
+            key.verify("a.b.zz", 1_000_100),
+            Err(SessionError::Malformed)
+        );
         let mut flipped = value.clone();
         let last = flipped.pop().unwrap();
         flipped.push(if last == '0' { '1' } else { '0' });
-        assert_eq!(key.verify(&flipped, 1_000_100), Err(SessionError::BadSignature));
+        assert_eq!(
+            key.verify(&flipped, 1_000_100),
+            Err(SessionError::BadSignature)
+        );
     }
 
     #[test]
@@ -320,8 +409,14 @@ mod tests {
         let key = SessionKey::new(b"secret");
         let value = key.sign(&session());
         assert!(key.verify(&value, 1_000_000 + SESSION_MAX_AGE_SECS).is_ok());
-        assert_eq!(key.verify(&value, 1_000_001 + SESSION_MAX_AGE_SECS), Err(SessionError::Expired));
-        assert_eq!(key.verify(&value, 1_000_000 - 3600), Err(SessionError::Expired));
+        assert_eq!(
+            key.verify(&value, 1_000_001 + SESSION_MAX_AGE_SECS),
+            Err(SessionError::Expired)
+        );
+        assert_eq!(
+            key.verify(&value, 1_000_000 - 3600),
+            Err(SessionError::Expired)
+        );
     }
 
     #[test]
@@ -331,7 +426,9 @@ mod tests {
         assert!(!csrf_matches(&s, Some("00112233445566778899aabbccddeefe")));
         assert!(!csrf_matches(&s, Some("")));
         assert!(!csrf_matches(&s, None));
-        assert!(needs_csrf(&Method::POST) && needs_csrf(&Method::DELETE) && needs_csrf(&Method::PUT));
+        assert!(
+            needs_csrf(&Method::POST) && needs_csrf(&Method::DELETE) && needs_csrf(&Method::PUT)
+        );
         assert!(!needs_csrf(&Method::GET) && !needs_csrf(&Method::HEAD));
         assert_eq!(new_csrf_token().len(), 32);
         assert_ne!(new_csrf_token(), new_csrf_token());
@@ -355,9 +452,15 @@ mod tests {
         let b = vec!["ip:1".to_string(), "email:b".to_string()];
         assert!(l.try_attempt(&a, t));
         assert!(l.try_attempt(&a, t));
-        assert!(!l.try_attempt(&a, t), "third attempt for the same email and ip");
+        assert!(
+            !l.try_attempt(&a, t),
+            "third attempt for the same email and ip"
+        );
         assert!(!l.try_attempt(&b, t), "the ip is at its limit too");
-        assert!(l.try_attempt(&a, t + Duration::from_secs(3600)), "window passed");
+        assert!(
+            l.try_attempt(&a, t + Duration::from_secs(3600)),
+            "window passed"
+        );
     }
 
     #[test]

@@ -56,7 +56,13 @@ impl AppState {
             settings.login_attempts_per_hour,
             std::time::Duration::from_secs(3600),
         ));
-        AppState { store, queue, settings: Arc::new(settings), started_at: Utc::now(), login_limiter }
+        AppState {
+            store,
+            queue,
+            settings: Arc::new(settings),
+            started_at: Utc::now(),
+            login_limiter,
+        }
     }
 
     /// The key that signs and verifies session cookies.

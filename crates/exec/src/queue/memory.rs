@@ -5,7 +5,7 @@
 //! restart is told it was lost instead of seeing "queued" forever.
 
 use super::{Enqueued, Queue, QueueError};
-use crate::job::{Job, JobId, JobState, JobStatus, QueueName, CANCELLED_MESSAGE};
+use crate::job::{CANCELLED_MESSAGE, Job, JobId, JobState, JobStatus, QueueName};
 use async_trait::async_trait;
 use chrono::Utc;
 use std::collections::{HashMap, VecDeque};
@@ -56,9 +56,13 @@ impl MemoryQueue {
         let mut inner = self.lock();
         let Inner { waiting, jobs, .. } = &mut *inner;
         for q in queues {
-            let Some(list) = waiting.get_mut(q) else { continue };
+            let Some(list) = waiting.get_mut(q) else {
+                continue;
+            };
             while let Some(job) = list.pop_front() {
-                let Some(entry) = jobs.get_mut(&job.id) else { continue };
+                let Some(entry) = jobs.get_mut(&job.id) else {
+                    continue;
+                };
                 if entry.state.status != JobStatus::Queued {
                     continue; // cancelled while waiting
                 }
@@ -71,7 +75,9 @@ impl MemoryQueue {
 
     fn expire(&self, inner: &mut Inner) {
         let cutoff = Utc::now() - self.state_ttl;
-        inner.jobs.retain(|_, e| !(e.state.status.is_final() && e.state.updated_at < cutoff));
+        inner
+            .jobs
+            .retain(|_, e| !(e.state.status.is_final() && e.state.updated_at < cutoff));
     }
 }
 
@@ -82,23 +88,38 @@ impl Queue for MemoryQueue {
         self.expire(&mut inner);
         if let Some(key) = &dedup_key {
             if let Some(existing) = inner.locks.get(key).and_then(|id| inner.jobs.get(id))
-                && !existing.state.status.is_final() {
-                    return Ok(Enqueued { state: existing.state.clone(), is_new: false });
-                }
+                && !existing.state.status.is_final()
+            {
+                return Ok(Enqueued {
+                    state: existing.state.clone(),
+                    is_new: false,
+                });
+            }
             inner.locks.insert(key.clone(), job.id.clone());
         }
         let state = JobState::queued(job.id.clone());
         inner.jobs.insert(
             job.id.clone(),
-            Entry { state: state.clone(), dedup_key, cancel: CancellationToken::new() },
+            Entry {
+                state: state.clone(),
+                dedup_key,
+                cancel: CancellationToken::new(),
+            },
         );
         inner.waiting.entry(job.queue).or_default().push_back(job);
         drop(inner);
         self.arrived.notify_waiters();
-        Ok(Enqueued { state, is_new: true })
+        Ok(Enqueued {
+            state,
+            is_new: true,
+        })
     }
 
-    async fn dequeue(&self, queues: &[QueueName], wait: Duration) -> Result<Option<Job>, QueueError> {
+    async fn dequeue(
+        &self,
+        queues: &[QueueName],
+        wait: Duration,
+    ) -> Result<Option<Job>, QueueError> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let arrived = self.arrived.notified();
@@ -121,31 +142,41 @@ impl Queue for MemoryQueue {
 
     async fn update(&self, state: JobState) -> Result<(), QueueError> {
         let mut inner = self.lock();
-        let Some(entry) = inner.jobs.get_mut(&state.id) else { return Ok(()) };
+        let Some(entry) = inner.jobs.get_mut(&state.id) else {
+            return Ok(());
+        };
         if entry.state.status.is_final() {
             return Ok(()); // a cancelled job stays cancelled whatever its worker reports late
         }
-        let release = state.status.is_final().then(|| entry.dedup_key.clone()).flatten();
+        let release = state
+            .status
+            .is_final()
+            .then(|| entry.dedup_key.clone())
+            .flatten();
         entry.state = state.clone();
         if let Some(key) = release
-            && inner.locks.get(&key) == Some(&state.id) {
-                inner.locks.remove(&key);
-            }
+            && inner.locks.get(&key) == Some(&state.id)
+        {
+            inner.locks.remove(&key);
+        }
         Ok(())
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Option<JobState>, QueueError> {
         let mut inner = self.lock();
-        let Some(entry) = inner.jobs.get_mut(id) else { return Ok(None) };
+        let Some(entry) = inner.jobs.get_mut(id) else {
+            return Ok(None);
+        };
         entry.cancel.cancel();
         if entry.state.status == JobStatus::Queued {
             let mut s = entry.state.clone().with_status(JobStatus::Cancelled);
             s.error = Some(CANCELLED_MESSAGE.to_string());
             entry.state = s;
             if let Some(key) = entry.dedup_key.clone()
-                && inner.locks.get(&key) == Some(id) {
-                    inner.locks.remove(&key);
-                }
+                && inner.locks.get(&key) == Some(id)
+            {
+                inner.locks.remove(&key);
+            }
         }
         Ok(inner.jobs.get(id).map(|e| e.state.clone()))
     }
@@ -167,7 +198,10 @@ impl Queue for MemoryQueue {
                 let n = inner.waiting.get(&q).map_or(0, |l| {
                     l.iter()
                         .filter(|j| {
-                            inner.jobs.get(&j.id).is_some_and(|e| e.state.status == JobStatus::Queued)
+                            inner
+                                .jobs
+                                .get(&j.id)
+                                .is_some_and(|e| e.state.status == JobStatus::Queued)
                         })
                         .count()
                 });
@@ -196,13 +230,22 @@ mod tests {
         let low = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
         let high = q.enqueue(test_job(QueueName::Adhoc), None).await.unwrap();
         let got = q
-            .dequeue(&[QueueName::Adhoc, QueueName::Default], Duration::from_millis(10))
+            .dequeue(
+                &[QueueName::Adhoc, QueueName::Default],
+                Duration::from_millis(10),
+            )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(got.id, high.state.id);
-        assert_eq!(q.state(&got.id).await.unwrap().unwrap().status, JobStatus::Started);
-        assert_eq!(q.state(&low.state.id).await.unwrap().unwrap().status, JobStatus::Queued);
+        assert_eq!(
+            q.state(&got.id).await.unwrap().unwrap().status,
+            JobStatus::Started
+        );
+        assert_eq!(
+            q.state(&low.state.id).await.unwrap().unwrap().status,
+            JobStatus::Queued
+        );
         let sizes = q.sizes().await.unwrap();
         assert!(sizes.contains(&(QueueName::Default, 1)));
         assert!(sizes.contains(&(QueueName::Adhoc, 0)));
@@ -211,10 +254,17 @@ mod tests {
     #[tokio::test]
     async fn dequeue_times_out_empty_and_wakes_on_arrival() {
         let q = std::sync::Arc::new(queue());
-        assert!(q.dequeue(&[QueueName::Adhoc], Duration::from_millis(20)).await.unwrap().is_none());
+        assert!(
+            q.dequeue(&[QueueName::Adhoc], Duration::from_millis(20))
+                .await
+                .unwrap()
+                .is_none()
+        );
         let q2 = q.clone();
         let waiter = tokio::spawn(async move {
-            q2.dequeue(&[QueueName::Adhoc], Duration::from_secs(5)).await.unwrap()
+            q2.dequeue(&[QueueName::Adhoc], Duration::from_secs(5))
+                .await
+                .unwrap()
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         let e = q.enqueue(test_job(QueueName::Adhoc), None).await.unwrap();
@@ -225,8 +275,14 @@ mod tests {
     async fn identical_live_jobs_share_one_id_until_final() {
         let q = queue();
         let key = Some("query_hash_job:1:abc".to_string());
-        let a = q.enqueue(test_job(QueueName::Adhoc), key.clone()).await.unwrap();
-        let b = q.enqueue(test_job(QueueName::Adhoc), key.clone()).await.unwrap();
+        let a = q
+            .enqueue(test_job(QueueName::Adhoc), key.clone())
+            .await
+            .unwrap();
+        let b = q
+            .enqueue(test_job(QueueName::Adhoc), key.clone())
+            .await
+            .unwrap();
         assert!(a.is_new && !b.is_new);
         assert_eq!(a.state.id, b.state.id);
         let done = a.state.clone().with_status(JobStatus::Finished);
@@ -240,28 +296,58 @@ mod tests {
     async fn cancelling_a_queued_job_skips_it_and_frees_its_key() {
         let q = queue();
         let key = Some("k".to_string());
-        let a = q.enqueue(test_job(QueueName::Adhoc), key.clone()).await.unwrap();
+        let a = q
+            .enqueue(test_job(QueueName::Adhoc), key.clone())
+            .await
+            .unwrap();
         let s = q.cancel(&a.state.id).await.unwrap().unwrap();
         assert_eq!(s.status, JobStatus::Cancelled);
         assert_eq!(s.error.as_deref(), Some(CANCELLED_MESSAGE));
-        assert!(q.dequeue(&[QueueName::Adhoc], Duration::from_millis(10)).await.unwrap().is_none());
-        assert!(q.enqueue(test_job(QueueName::Adhoc), key).await.unwrap().is_new);
+        assert!(
+            q.dequeue(&[QueueName::Adhoc], Duration::from_millis(10))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            q.enqueue(test_job(QueueName::Adhoc), key)
+                .await
+                .unwrap()
+                .is_new
+        );
         // A late report from a worker does not resurrect it.
-        q.update(s.clone().with_status(JobStatus::Finished)).await.unwrap();
-        assert_eq!(q.state(&a.state.id).await.unwrap().unwrap().status, JobStatus::Cancelled);
+        q.update(s.clone().with_status(JobStatus::Finished))
+            .await
+            .unwrap();
+        assert_eq!(
+            q.state(&a.state.id).await.unwrap().unwrap().status,
+            JobStatus::Cancelled
+        );
     }
 
     #[tokio::test]
     async fn cancelling_a_running_job_signals_its_worker() {
         let q = std::sync::Arc::new(queue());
         let a = q.enqueue(test_job(QueueName::Adhoc), None).await.unwrap();
-        let job = q.dequeue(&[QueueName::Adhoc], Duration::from_millis(10)).await.unwrap().unwrap();
+        let job = q
+            .dequeue(&[QueueName::Adhoc], Duration::from_millis(10))
+            .await
+            .unwrap()
+            .unwrap();
         let q2 = q.clone();
         let id = job.id.clone();
         let signalled = tokio::spawn(async move { q2.cancel_requested(&id).await });
         let s = q.cancel(&a.state.id).await.unwrap().unwrap();
-        assert_eq!(s.status, JobStatus::Started, "a running job is signalled, not marked");
-        tokio::time::timeout(Duration::from_secs(1), signalled).await.unwrap().unwrap().unwrap();
+        assert_eq!(
+            s.status,
+            JobStatus::Started,
+            "a running job is signalled, not marked"
+        );
+        tokio::time::timeout(Duration::from_secs(1), signalled)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

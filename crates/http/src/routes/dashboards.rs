@@ -4,16 +4,18 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::routes::listing::{page_json, ListParams};
+use crate::routes::listing::{ListParams, page_json};
 use crate::routes::queries::users_of;
-use crate::serialize::{dashboard_json, query_json, visualization_json, widget_json, DashboardExtras, QueryExtras};
+use crate::serialize::{
+    DashboardExtras, QueryExtras, dashboard_json, query_json, visualization_json, widget_json,
+};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use cairn_domain::model::{Dashboard, FavoriteKind};
 use cairn_store::{DashboardUpdate, NewDashboard, Scope};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// The widgets of dashboard `d`, each with its visualization and that visualization's query.
 async fn widgets_json(app: &AppState, d: &Dashboard, public: bool) -> AppResult<Vec<Value>> {
@@ -40,7 +42,14 @@ async fn widgets_json(app: &AppState, d: &Dashboard, public: bool) -> AppResult<
 /// A public page shows results, not the means to reach the data: no SQL, no keys, no owner.
 fn strip_private_query_fields(q: &mut Value) {
     if let Some(map) = q.as_object_mut() {
-        for key in ["query", "api_key", "user", "last_modified_by", "schedule", "data_source_id"] {
+        for key in [
+            "query",
+            "api_key",
+            "user",
+            "last_modified_by",
+            "schedule",
+            "data_source_id",
+        ] {
             map.remove(key);
         }
     }
@@ -55,26 +64,42 @@ fn public_url(app: &AppState, token: &str) -> String {
 async fn one_json(app: &AppState, caller: &Caller, d: &Dashboard) -> AppResult<Value> {
     let user = caller.user()?;
     let owner = users_of(app, vec![d.user_id]).await?;
-    let share = app.store.dashboard_share(d.id).await?.filter(|k| k.active).map(|k| (public_url(app, &k.api_key), k.api_key));
+    let share = app
+        .store
+        .dashboard_share(d.id)
+        .await?
+        .filter(|k| k.active)
+        .map(|k| (public_url(app, &k.api_key), k.api_key));
     Ok(dashboard_json(
         d,
         DashboardExtras {
             user: owner.get(&d.user_id),
             widgets: Some(widgets_json(app, d, false).await?),
-            is_favorite: app.store.is_favorite(user.id, FavoriteKind::Dashboard, d.id).await?,
+            is_favorite: app
+                .store
+                .is_favorite(user.id, FavoriteKind::Dashboard, d.id)
+                .await?,
             can_edit: caller.may_edit(d.user_id),
             share,
         },
     ))
 }
 
-async fn list_scope(app: &AppState, caller: &Caller, params: ListParams, scope: Scope) -> AppResult<Json<Value>> {
+async fn list_scope(
+    app: &AppState,
+    caller: &Caller,
+    params: ListParams,
+    scope: Scope,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let filter = params.filter(user, scope)?;
     let page = app.store.list_dashboards(&filter).await?;
     let owner_ids: Vec<i64> = page.items.iter().map(|d| d.user_id).collect();
     let users = users_of(app, owner_ids).await?;
-    let favorites = app.store.favorite_ids(user.id, FavoriteKind::Dashboard).await?;
+    let favorites = app
+        .store
+        .favorite_ids(user.id, FavoriteKind::Dashboard)
+        .await?;
     let items = page
         .items
         .iter()
@@ -95,18 +120,30 @@ async fn list_scope(app: &AppState, caller: &Caller, params: ListParams, scope: 
 }
 
 /// `GET /api/dashboards`.
-pub async fn list(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     list_scope(&app, &caller, p, Scope::All).await
 }
 
 /// `GET /api/dashboards/my`.
-pub async fn my(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn my(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     let id = caller.user()?.id;
     list_scope(&app, &caller, p, Scope::OwnedBy(id)).await
 }
 
 /// `GET /api/dashboards/favorites`.
-pub async fn favorites(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn favorites(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     let id = caller.user()?.id;
     list_scope(&app, &caller, p, Scope::FavoritesOf(id)).await
 }
@@ -115,7 +152,9 @@ pub async fn favorites(State(app): State<AppState>, caller: Caller, p: ListParam
 pub async fn tags(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.user()?;
     let tags = app.store.dashboard_tags().await?;
-    Ok(Json(json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()}),
+    ))
 }
 
 /// The body of `POST /api/dashboards[/<id>]`.
@@ -131,15 +170,32 @@ pub struct DashboardBody {
 }
 
 /// `POST /api/dashboards`: creates a draft.
-pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): AppJson<DashboardBody>) -> AppResult<Json<Value>> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<DashboardBody>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
-    let name = body.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| AppError::bad_request("name is required."))?;
-    let d = app.store.create_dashboard(&NewDashboard { name, user_id: user.id }).await?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| AppError::bad_request("name is required."))?;
+    let d = app
+        .store
+        .create_dashboard(&NewDashboard {
+            name,
+            user_id: user.id,
+        })
+        .await?;
     Ok(Json(one_json(&app, &caller, &d).await?))
 }
 
 /// `GET /api/dashboards/<id or slug>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     Ok(Json(one_json(&app, &caller, &d).await?))
@@ -173,7 +229,11 @@ pub async fn update(
 }
 
 /// `DELETE /api/dashboards/<id>`: archives.
-pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn archive(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let current = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(current.user_id)?;
     let d = app.store.archive_dashboard(current.id).await?;
@@ -181,32 +241,54 @@ pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(key): 
 }
 
 /// `POST /api/dashboards/<id>/favorite`.
-pub async fn favorite(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn favorite(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
-    app.store.add_favorite(user.id, FavoriteKind::Dashboard, d.id).await?;
+    app.store
+        .add_favorite(user.id, FavoriteKind::Dashboard, d.id)
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `DELETE /api/dashboards/<id>/favorite`.
-pub async fn unfavorite(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn unfavorite(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
-    app.store.remove_favorite(user.id, FavoriteKind::Dashboard, d.id).await?;
+    app.store
+        .remove_favorite(user.id, FavoriteKind::Dashboard, d.id)
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `POST /api/dashboards/<id>/share`: `{"public_url","api_key"}`.
-pub async fn share(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn share(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(d.user_id)?;
     let k = app.store.share_dashboard(d.id, user.id).await?;
-    Ok(Json(json!({"public_url": public_url(&app, &k.api_key), "api_key": k.api_key})))
+    Ok(Json(
+        json!({"public_url": public_url(&app, &k.api_key), "api_key": k.api_key}),
+    ))
 }
 
 /// `DELETE /api/dashboards/<id>/share`: the public link stops working.
-pub async fn unshare(State(app): State<AppState>, caller: Caller, AppPath(key): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn unshare(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(key): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let d = app.store.dashboard_by_id_or_slug(&key).await?;
     caller.check_edit(d.user_id)?;
     app.store.unshare_dashboard(d.id).await?;
@@ -214,15 +296,28 @@ pub async fn unshare(State(app): State<AppState>, caller: Caller, AppPath(key): 
 }
 
 /// `GET /api/dashboards/public/<token>`: no login; read-only; only this dashboard.
-pub async fn public(State(app): State<AppState>, AppPath(token): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn public(
+    State(app): State<AppState>,
+    AppPath(token): AppPath<String>,
+) -> AppResult<Json<Value>> {
     let d = match app.store.dashboard_by_public_token(&token).await {
         Ok(d) => d,
-        Err(cairn_store::StoreError::NotFound(_)) => return Err(AppError::not_found("No dashboard is shared under this link.")),
+        Err(cairn_store::StoreError::NotFound(_)) => {
+            return Err(AppError::not_found(
+                "No dashboard is shared under this link.",
+            ));
+        }
         Err(e) => return Err(e.into()),
     };
     let mut v = dashboard_json(
         &d,
-        DashboardExtras { user: None, widgets: Some(widgets_json(&app, &d, true).await?), is_favorite: false, can_edit: false, share: None },
+        DashboardExtras {
+            user: None,
+            widgets: Some(widgets_json(&app, &d, true).await?),
+            is_favorite: false,
+            can_edit: false,
+            share: None,
+        },
     );
     if let Some(map) = v.as_object_mut() {
         map.remove("user");

@@ -6,14 +6,14 @@ use crate::error::{AppError, AppJson, AppPath, AppResult};
 use crate::routes::jobs::job_json;
 use crate::serialize::{data_source_json, data_source_summary, unmask_secrets};
 use crate::state::AppState;
-use axum::extract::{RawQuery, State};
 use axum::Json;
+use axum::extract::{RawQuery, State};
 use cairn_domain::model::DataSource;
 use cairn_exec::job::{Job, JobKind, JobStatus, QueueName};
-use cairn_sources::{source_types, validate_options, SourceKind};
+use cairn_sources::{SourceKind, source_types, validate_options};
 use cairn_store::{DataSourceUpdate, NewDataSource};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// The type of a stored data source, or a 400 naming the unknown type.
@@ -47,7 +47,9 @@ pub async fn list(State(app): State<AppState>, caller: Caller) -> AppResult<Json
         sources
             .iter()
             .map(|ds| {
-                let syntax = SourceKind::from_key(&ds.kind).map(|k| k.syntax()).unwrap_or("sql");
+                let syntax = SourceKind::from_key(&ds.kind)
+                    .map(|k| k.syntax())
+                    .unwrap_or("sql");
                 data_source_summary(ds, syntax)
             })
             .collect(),
@@ -73,10 +75,21 @@ fn checked_queue(name: &Option<String>) -> AppResult<()> {
 }
 
 /// `POST /api/data_sources` (admin).
-pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): AppJson<DataSourceBody>) -> AppResult<Json<Value>> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<DataSourceBody>,
+) -> AppResult<Json<Value>> {
     caller.admin()?;
-    let name = body.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| AppError::bad_request("name is required."))?;
-    let kind = kind_of(body.kind.as_deref().ok_or_else(|| AppError::bad_request("type is required."))?)?;
+    let name = body
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| AppError::bad_request("name is required."))?;
+    let kind = kind_of(
+        body.kind
+            .as_deref()
+            .ok_or_else(|| AppError::bad_request("type is required."))?,
+    )?;
     let options = body.options.unwrap_or_else(|| json!({}));
     validate_options(kind, &options).map_err(|e| AppError::bad_request(e.to_string()))?;
     checked_queue(&body.queue_name)?;
@@ -95,7 +108,11 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 }
 
 /// `GET /api/data_sources/<id>` (admin: it shows the options).
-pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     caller.admin()?;
     Ok(Json(full_json(&app.store.data_source(id).await?)))
 }
@@ -111,9 +128,12 @@ pub async fn update(
     let current = app.store.data_source(id).await?;
     let kind = kind_of(&current.kind)?;
     if let Some(k) = &body.kind
-        && k != &current.kind {
-            return Err(AppError::bad_request("A data source's type cannot change; create a new one."));
-        }
+        && k != &current.kind
+    {
+        return Err(AppError::bad_request(
+            "A data source's type cannot change; create a new one.",
+        ));
+    }
     let options = match body.options {
         Some(new) => {
             let merged = unmask_secrets(&new, &current.options, &secret_fields(kind));
@@ -140,7 +160,11 @@ pub async fn update(
 }
 
 /// `DELETE /api/data_sources/<id>` (admin).
-pub async fn delete(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<axum::http::StatusCode> {
+pub async fn delete(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<axum::http::StatusCode> {
     caller.admin()?;
     app.store.delete_data_source(id).await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
@@ -153,27 +177,50 @@ pub struct PauseBody {
 }
 
 /// `POST /api/data_sources/<id>/pause` (admin): the scheduler skips it, runs are refused.
-pub async fn pause(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, AppJson(body): AppJson<PauseBody>) -> AppResult<Json<Value>> {
+pub async fn pause(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+    AppJson(body): AppJson<PauseBody>,
+) -> AppResult<Json<Value>> {
     caller.admin()?;
     let reason = body.reason.unwrap_or_default();
-    Ok(Json(full_json(&app.store.set_data_source_paused(id, Some(&reason)).await?)))
+    Ok(Json(full_json(
+        &app.store.set_data_source_paused(id, Some(&reason)).await?,
+    )))
 }
 
 /// `DELETE /api/data_sources/<id>/pause` (admin).
-pub async fn resume(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn resume(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     caller.admin()?;
-    Ok(Json(full_json(&app.store.set_data_source_paused(id, None).await?)))
+    Ok(Json(full_json(
+        &app.store.set_data_source_paused(id, None).await?,
+    )))
 }
 
 /// `POST /api/data_sources/<id>/test` (admin): `{"ok","message"}` once the test job ends.
 ///
 /// The test runs as a job on the `schemas` queue; the request waits for it asynchronously (no
 /// thread is held) up to the configured time, then answers with the job to poll instead.
-pub async fn test(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn test(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     caller.admin()?;
     app.store.data_source(id).await?;
-    let job = Job::new(QueueName::Schemas, JobKind::TestConnection { data_source_id: id });
-    let enqueued = app.queue.enqueue(job, Some(format!("test_connection:{id}"))).await?;
+    let job = Job::new(
+        QueueName::Schemas,
+        JobKind::TestConnection { data_source_id: id },
+    );
+    let enqueued = app
+        .queue
+        .enqueue(job, Some(format!("test_connection:{id}")))
+        .await?;
     let job_id = enqueued.state.id.clone();
     let deadline = tokio::time::Instant::now() + app.settings.test_connection_wait;
     loop {
@@ -183,10 +230,16 @@ pub async fn test(State(app): State<AppState>, caller: Caller, AppPath(id): AppP
                 return Ok(Json(json!({"ok": true, "message": "success"})));
             }
             Some(s) if s.status.is_final() => {
-                let message = s.error.unwrap_or_else(|| "the connection test failed".to_string());
+                let message = s
+                    .error
+                    .unwrap_or_else(|| "the connection test failed".to_string());
                 return Ok(Json(json!({"ok": false, "message": message})));
             }
-            None => return Ok(Json(json!({"ok": false, "message": "the test job was lost; try again"}))),
+            None => {
+                return Ok(Json(
+                    json!({"ok": false, "message": "the test job was lost; try again"}),
+                ));
+            }
             Some(s) if tokio::time::Instant::now() >= deadline => {
                 let mut body = job_json(&s);
                 body["ok"] = json!(false);
@@ -200,15 +253,29 @@ pub async fn test(State(app): State<AppState>, caller: Caller, AppPath(id): AppP
 
 /// `GET /api/data_sources/<id>/schema[?refresh]`: the cached schema `{"schema":[...]}`, or, when
 /// none is cached or `refresh` is given, a refresh job `{"job":...}` whose result is the schema.
-pub async fn schema(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, RawQuery(raw): RawQuery) -> AppResult<Json<Value>> {
+pub async fn schema(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Json<Value>> {
     caller.user()?;
     app.store.data_source(id).await?;
-    let refresh = raw.as_deref().unwrap_or("").split('&').any(|kv| kv == "refresh" || kv.starts_with("refresh="));
-    if !refresh
-        && let Some(schema) = app.store.data_source_schema(id).await? {
-            return Ok(Json(json!({"schema": schema})));
-        }
-    let job = Job::new(QueueName::Schemas, JobKind::RefreshSchema { data_source_id: id });
-    let enqueued = app.queue.enqueue(job, Some(format!("refresh_schema:{id}"))).await?;
+    let refresh = raw
+        .as_deref()
+        .unwrap_or("")
+        .split('&')
+        .any(|kv| kv == "refresh" || kv.starts_with("refresh="));
+    if !refresh && let Some(schema) = app.store.data_source_schema(id).await? {
+        return Ok(Json(json!({"schema": schema})));
+    }
+    let job = Job::new(
+        QueueName::Schemas,
+        JobKind::RefreshSchema { data_source_id: id },
+    );
+    let enqueued = app
+        .queue
+        .enqueue(job, Some(format!("refresh_schema:{id}")))
+        .await?;
     Ok(Json(job_json(&enqueued.state)))
 }

@@ -4,9 +4,9 @@ use crate::auth::Caller;
 use crate::error::AppResult;
 use crate::serialize::user_json;
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Map, Value};
+use axum::extract::State;
+use serde_json::{Map, Value, json};
 
 /// `GET /ping`: `PONG.`, with no database or queue access, so it stays fast under load.
 pub async fn ping() -> &'static str {
@@ -16,7 +16,10 @@ pub async fn ping() -> &'static str {
 /// `GET /status.json` (admins): counts and queue sizes in Redash's shape.
 pub async fn status(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.admin()?;
-    let counts = app.store.status_counts(app.settings.unused_result_age_secs).await?;
+    let counts = app
+        .store
+        .status_counts(app.settings.unused_result_age_secs)
+        .await?;
     let queues: Map<String, Value> = app
         .queue
         .sizes()
@@ -44,13 +47,37 @@ pub async fn status(State(app): State<AppState>, caller: Caller) -> AppResult<Js
 pub async fn session(caller: Caller) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let permissions: Vec<&str> = if user.is_admin {
-        vec!["admin", "super_admin", "create_dashboard", "create_query", "edit_dashboard", "edit_query",
-             "view_query", "view_source", "execute_query", "list_users", "schedule_query",
-             "list_dashboards", "list_alerts", "list_data_sources"]
+        vec![
+            "admin",
+            "super_admin",
+            "create_dashboard",
+            "create_query",
+            "edit_dashboard",
+            "edit_query",
+            "view_query",
+            "view_source",
+            "execute_query",
+            "list_users",
+            "schedule_query",
+            "list_dashboards",
+            "list_alerts",
+            "list_data_sources",
+        ]
     } else {
-        vec!["create_dashboard", "create_query", "edit_dashboard", "edit_query", "view_query",
-             "view_source", "execute_query", "list_users", "schedule_query", "list_dashboards",
-             "list_alerts", "list_data_sources"]
+        vec![
+            "create_dashboard",
+            "create_query",
+            "edit_dashboard",
+            "edit_query",
+            "view_query",
+            "view_source",
+            "execute_query",
+            "list_users",
+            "schedule_query",
+            "list_dashboards",
+            "list_alerts",
+            "list_data_sources",
+        ]
     };
     let mut u = user_json(user);
     u["permissions"] = json!(permissions);

@@ -3,14 +3,13 @@
 use crate::auth::Caller;
 use crate::error::{AppPath, AppResult};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
-use cairn_exec::job::{JobId, JobState, JobStatus, CANCELLED_MESSAGE};
-use serde_json::{json, Value};
+use axum::extract::State;
+use cairn_exec::job::{CANCELLED_MESSAGE, JobId, JobState, JobStatus};
+use serde_json::{Value, json};
 
 /// The message for a job id the queue does not know.
-const UNKNOWN_JOB: &str =
-    "This job is unknown: it finished long ago and expired, or was lost when the server restarted. Run the query again.";
+const UNKNOWN_JOB: &str = "This job is unknown: it finished long ago and expired, or was lost when the server restarted. Run the query again.";
 
 /// Redash's job JSON: `{"job": {"id","updated_at","status","error","result","query_result_id"}}`.
 ///
@@ -45,7 +44,11 @@ fn unknown_job(id: &JobId) -> Value {
 }
 
 /// `GET /api/jobs/<id>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<Value>> {
     caller.user()?;
     let id = JobId(id);
     Ok(Json(match app.queue.state(&id).await? {
@@ -55,7 +58,11 @@ pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPa
 }
 
 /// `DELETE /api/jobs/<id>`: cancels the job; a running query is stopped on its database.
-pub async fn cancel(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<String>) -> AppResult<Json<Value>> {
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<String>,
+) -> AppResult<Json<Value>> {
     caller.user()?;
     let id = JobId(id);
     Ok(Json(match app.queue.cancel(&id).await? {

@@ -6,7 +6,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use cairn_domain::model::User;
 use cairn_store::{Drafts, ListFilter, Order, Page, Paging, Scope};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 
 /// `?page&page_size&q&order&tags&drafts` of a list request. `tags` may repeat.
 #[derive(Debug, Default)]
@@ -105,7 +105,8 @@ mod tests {
 
     #[test]
     fn repeated_tags_and_flags_parse() {
-        let p = ListParams::parse("page=2&page_size=100&q=sales&tags=a&tags=b&drafts=true").unwrap();
+        let p =
+            ListParams::parse("page=2&page_size=100&q=sales&tags=a&tags=b&drafts=true").unwrap();
         assert_eq!(p.page.as_deref(), Some("2"));
         assert_eq!(p.tags, vec!["a", "b"]);
         assert!(p.drafts);
@@ -123,11 +124,20 @@ mod tests {
             created_at: chrono::Utc::now(),
             disabled_at: None,
         };
-        let err = ListParams::parse("page=-1").unwrap().filter(&user, Scope::All).unwrap_err();
+        let err = ListParams::parse("page=-1")
+            .unwrap()
+            .filter(&user, Scope::All)
+            .unwrap_err();
         assert_eq!(err.status, 400);
-        let err = ListParams::parse("page_size=1000").unwrap().filter(&user, Scope::All).unwrap_err();
+        let err = ListParams::parse("page_size=1000")
+            .unwrap()
+            .filter(&user, Scope::All)
+            .unwrap_err();
         assert_eq!(err.status, 400);
-        let ok = ListParams::parse("").unwrap().filter(&user, Scope::All).unwrap();
+        let ok = ListParams::parse("")
+            .unwrap()
+            .filter(&user, Scope::All)
+            .unwrap();
         assert_eq!(ok.paging.page_size(), 25);
         assert_eq!(ok.drafts, Drafts::PublishedOrOwnedBy(1));
     }

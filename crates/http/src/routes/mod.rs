@@ -12,16 +12,21 @@ pub mod visualizations;
 use crate::auth::Caller;
 use crate::error::{AppError, AppPath};
 use crate::state::AppState;
+use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::routing::{get, post};
-use axum::Router;
 use cairn_results::DownloadFormat;
 
 /// A handler for `GET /api/queries/<id>/results.<ext>`, one per format.
 fn latest_result(format: DownloadFormat) -> axum::routing::MethodRouter<AppState> {
-    get(move |State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>, RawQuery(raw): RawQuery| async move {
-        query_results::get_latest(app, caller, id, format, raw).await
-    })
+    get(
+        move |State(app): State<AppState>,
+              caller: Caller,
+              AppPath(id): AppPath<i64>,
+              RawQuery(raw): RawQuery| async move {
+            query_results::get_latest(app, caller, id, format, raw).await
+        },
+    )
 }
 
 async fn not_found() -> AppError {
@@ -29,7 +34,10 @@ async fn not_found() -> AppError {
 }
 
 async fn method_not_allowed() -> AppError {
-    AppError::new(axum::http::StatusCode::METHOD_NOT_ALLOWED, "This endpoint does not take that method.")
+    AppError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "This endpoint does not take that method.",
+    )
 }
 
 /// Every route of the API.
@@ -49,8 +57,14 @@ pub fn router() -> Router<AppState> {
         // data sources
         .route("/api/data_sources", get(ds::list).post(ds::create))
         .route("/api/data_sources/types", get(ds::types))
-        .route("/api/data_sources/{id}", get(ds::get).post(ds::update).delete(ds::delete))
-        .route("/api/data_sources/{id}/pause", post(ds::pause).delete(ds::resume))
+        .route(
+            "/api/data_sources/{id}",
+            get(ds::get).post(ds::update).delete(ds::delete),
+        )
+        .route(
+            "/api/data_sources/{id}/pause",
+            post(ds::pause).delete(ds::resume),
+        )
         .route("/api/data_sources/{id}/test", post(ds::test))
         .route("/api/data_sources/{id}/schema", get(ds::schema))
         // queries
@@ -60,34 +74,76 @@ pub fn router() -> Router<AppState> {
         .route("/api/queries/archive", get(q::archive_list))
         .route("/api/queries/recent", get(q::recent))
         .route("/api/queries/tags", get(q::tags))
-        .route("/api/queries/{id}", get(q::get).post(q::update).delete(q::archive))
+        .route(
+            "/api/queries/{id}",
+            get(q::get).post(q::update).delete(q::archive),
+        )
         .route("/api/queries/{id}/fork", post(q::fork))
-        .route("/api/queries/{id}/favorite", post(q::favorite).delete(q::unfavorite))
-        .route("/api/queries/{id}/regenerate_api_key", post(q::regenerate_api_key))
+        .route(
+            "/api/queries/{id}/favorite",
+            post(q::favorite).delete(q::unfavorite),
+        )
+        .route(
+            "/api/queries/{id}/regenerate_api_key",
+            post(q::regenerate_api_key),
+        )
         .route("/api/queries/{id}/refresh", post(qr::refresh))
         // results
         .route("/api/query_results", post(qr::adhoc))
         .route("/api/query_results/{id}", get(qr::get_result))
-        .route("/api/queries/{id}/results", latest_result(DownloadFormat::Json).post(qr::run))
-        .route("/api/queries/{id}/results.json", latest_result(DownloadFormat::Json))
-        .route("/api/queries/{id}/results.csv", latest_result(DownloadFormat::Csv))
-        .route("/api/queries/{id}/results.tsv", latest_result(DownloadFormat::Tsv))
-        .route("/api/queries/{id}/results.xlsx", latest_result(DownloadFormat::Xlsx))
-        .route("/api/queries/{id}/results/{result}", get(qr::get_query_result))
+        .route(
+            "/api/queries/{id}/results",
+            latest_result(DownloadFormat::Json).post(qr::run),
+        )
+        .route(
+            "/api/queries/{id}/results.json",
+            latest_result(DownloadFormat::Json),
+        )
+        .route(
+            "/api/queries/{id}/results.csv",
+            latest_result(DownloadFormat::Csv),
+        )
+        .route(
+            "/api/queries/{id}/results.tsv",
+            latest_result(DownloadFormat::Tsv),
+        )
+        .route(
+            "/api/queries/{id}/results.xlsx",
+            latest_result(DownloadFormat::Xlsx),
+        )
+        .route(
+            "/api/queries/{id}/results/{result}",
+            get(qr::get_query_result),
+        )
         // visualizations and widgets
         .route("/api/visualizations", post(v::create))
-        .route("/api/visualizations/{id}", post(v::update).delete(v::delete))
+        .route(
+            "/api/visualizations/{id}",
+            post(v::update).delete(v::delete),
+        )
         .route("/api/widgets", post(v::create_widget))
-        .route("/api/widgets/{id}", post(v::update_widget).delete(v::delete_widget))
+        .route(
+            "/api/widgets/{id}",
+            post(v::update_widget).delete(v::delete_widget),
+        )
         // dashboards
         .route("/api/dashboards", get(d::list).post(d::create))
         .route("/api/dashboards/my", get(d::my))
         .route("/api/dashboards/favorites", get(d::favorites))
         .route("/api/dashboards/tags", get(d::tags))
         .route("/api/dashboards/public/{token}", get(d::public))
-        .route("/api/dashboards/{key}", get(d::get).post(d::update).delete(d::archive))
-        .route("/api/dashboards/{key}/favorite", post(d::favorite).delete(d::unfavorite))
-        .route("/api/dashboards/{key}/share", post(d::share).delete(d::unshare))
+        .route(
+            "/api/dashboards/{key}",
+            get(d::get).post(d::update).delete(d::archive),
+        )
+        .route(
+            "/api/dashboards/{key}/favorite",
+            post(d::favorite).delete(d::unfavorite),
+        )
+        .route(
+            "/api/dashboards/{key}/share",
+            post(d::share).delete(d::unshare),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
 }

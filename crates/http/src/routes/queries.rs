@@ -3,18 +3,18 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::routes::listing::{page_json, ListParams};
-use crate::serialize::{query_json, QueryExtras};
+use crate::routes::listing::{ListParams, page_json};
+use crate::serialize::{QueryExtras, query_json};
 use crate::state::AppState;
-use axum::extract::State;
 use axum::Json;
+use axum::extract::State;
 use cairn_domain::model::{FavoriteKind, Query, Schedule, User};
-use cairn_domain::params::{default_values, render, used_names, Dialect, ParameterSpec};
+use cairn_domain::params::{Dialect, ParameterSpec, default_values, render, used_names};
 use cairn_domain::query_hash::query_hash;
 use cairn_domain::schedule::RefreshSchedule;
 use cairn_store::{NewQuery, QueryUpdate, Scope};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 
 /// Loads the users a list of queries refers to, once each.
@@ -37,9 +37,16 @@ pub(crate) async fn users_of(app: &AppState, ids: Vec<i64>) -> AppResult<HashMap
 
 /// Queries in Redash's list shape for `caller`.
 async fn list_json(app: &AppState, caller: &User, queries: &[Query]) -> AppResult<Vec<Value>> {
-    let ids: Vec<i64> = queries.iter().flat_map(|q| [Some(q.user_id), q.last_modified_by_id]).flatten().collect();
+    let ids: Vec<i64> = queries
+        .iter()
+        .flat_map(|q| [Some(q.user_id), q.last_modified_by_id])
+        .flatten()
+        .collect();
     let users = users_of(app, ids).await?;
-    let favorites = app.store.favorite_ids(caller.id, FavoriteKind::Query).await?;
+    let favorites = app
+        .store
+        .favorite_ids(caller.id, FavoriteKind::Query)
+        .await?;
     Ok(queries
         .iter()
         .map(|q| {
@@ -59,10 +66,21 @@ async fn list_json(app: &AppState, caller: &User, queries: &[Query]) -> AppResul
 
 /// One query in Redash's shape, with its visualizations, for `caller`.
 pub(crate) async fn one_json(app: &AppState, caller: &Caller, q: &Query) -> AppResult<Value> {
-    let users = users_of(app, [Some(q.user_id), q.last_modified_by_id].into_iter().flatten().collect()).await?;
+    let users = users_of(
+        app,
+        [Some(q.user_id), q.last_modified_by_id]
+            .into_iter()
+            .flatten()
+            .collect(),
+    )
+    .await?;
     let visualizations = app.store.visualizations_for_query(q.id).await?;
     let is_favorite = match caller.user() {
-        Ok(u) => app.store.is_favorite(u.id, FavoriteKind::Query, q.id).await?,
+        Ok(u) => {
+            app.store
+                .is_favorite(u.id, FavoriteKind::Query, q.id)
+                .await?
+        }
         Err(_) => false,
     };
     Ok(query_json(
@@ -77,7 +95,12 @@ pub(crate) async fn one_json(app: &AppState, caller: &Caller, q: &Query) -> AppR
     ))
 }
 
-async fn list_scope(app: &AppState, caller: &Caller, params: ListParams, scope: Scope) -> AppResult<Json<Value>> {
+async fn list_scope(
+    app: &AppState,
+    caller: &Caller,
+    params: ListParams,
+    scope: Scope,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let filter = params.filter(user, scope)?;
     let page = app.store.list_queries(&filter).await?;
@@ -86,24 +109,40 @@ async fn list_scope(app: &AppState, caller: &Caller, params: ListParams, scope: 
 }
 
 /// `GET /api/queries`.
-pub async fn list(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn list(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     list_scope(&app, &caller, p, Scope::All).await
 }
 
 /// `GET /api/queries/my`.
-pub async fn my(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn my(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     let id = caller.user()?.id;
     list_scope(&app, &caller, p, Scope::OwnedBy(id)).await
 }
 
 /// `GET /api/queries/favorites`.
-pub async fn favorites(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn favorites(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     let id = caller.user()?.id;
     list_scope(&app, &caller, p, Scope::FavoritesOf(id)).await
 }
 
 /// `GET /api/queries/archive`.
-pub async fn archive_list(State(app): State<AppState>, caller: Caller, p: ListParams) -> AppResult<Json<Value>> {
+pub async fn archive_list(
+    State(app): State<AppState>,
+    caller: Caller,
+    p: ListParams,
+) -> AppResult<Json<Value>> {
     list_scope(&app, &caller, p, Scope::Archived).await
 }
 
@@ -118,7 +157,9 @@ pub async fn recent(State(app): State<AppState>, caller: Caller) -> AppResult<Js
 pub async fn tags(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.user()?;
     let tags = app.store.query_tags().await?;
-    Ok(Json(json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()})))
+    Ok(Json(
+        json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()}),
+    ))
 }
 
 /// The body of `POST /api/queries` and `POST /api/queries/<id>`.
@@ -152,13 +193,22 @@ fn checked_schedule(value: &Value) -> AppResult<Option<Schedule>> {
 /// applied, so that a run with the defaults shares its hash (and its cached result); of the raw
 /// text when the defaults cannot be applied.
 fn saved_query_hash(text: &str, options: &Value, data_source_kind: &str) -> String {
-    let rendered = ParameterSpec::parse_options(options).ok().and_then(|specs| {
-        if specs.is_empty() && used_names(text).is_empty() {
-            return None;
-        }
-        let dialect = Dialect::for_source_type(data_source_kind).unwrap_or(Dialect::Postgres);
-        render(text, &specs, &default_values(&specs), dialect, chrono::Utc::now()).ok()
-    });
+    let rendered = ParameterSpec::parse_options(options)
+        .ok()
+        .and_then(|specs| {
+            if specs.is_empty() && used_names(text).is_empty() {
+                return None;
+            }
+            let dialect = Dialect::for_source_type(data_source_kind).unwrap_or(Dialect::Postgres);
+            render(
+                text,
+                &specs,
+                &default_values(&specs),
+                dialect,
+                chrono::Utc::now(),
+            )
+            .ok()
+        });
     query_hash(rendered.as_deref().unwrap_or(text))
 }
 
@@ -170,9 +220,15 @@ fn checked_options(options: &Value) -> AppResult<()> {
 }
 
 /// `POST /api/queries`: creates a draft.
-pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): AppJson<QueryBody>) -> AppResult<Json<Value>> {
+pub async fn create(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<QueryBody>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
-    let data_source_id = body.data_source_id.ok_or_else(|| AppError::bad_request("data_source_id is required."))?;
+    let data_source_id = body
+        .data_source_id
+        .ok_or_else(|| AppError::bad_request("data_source_id is required."))?;
     let ds = app.store.data_source(data_source_id).await?;
     let text = body.query.unwrap_or_default();
     let options = body.options.unwrap_or_else(|| json!({}));
@@ -182,7 +238,10 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
         None => None,
     };
     let new = NewQuery {
-        name: body.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "New Query".to_string()),
+        name: body
+            .name
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "New Query".to_string()),
         description: body.description.flatten(),
         query_hash: saved_query_hash(&text, &options, &ds.kind),
         query: text,
@@ -197,7 +256,11 @@ pub async fn create(State(app): State<AppState>, caller: Caller, AppJson(body): 
 }
 
 /// `GET /api/queries/<id>`.
-pub async fn get(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     caller.check_read_query(id)?;
     let q = app.store.query(id).await?;
     Ok(Json(one_json(&app, &caller, &q).await?))
@@ -246,7 +309,11 @@ pub async fn update(
 }
 
 /// `DELETE /api/queries/<id>`: archives the query.
-pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn archive(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let current = app.store.query(id).await?;
     caller.check_edit(current.user_id)?;
@@ -255,29 +322,49 @@ pub async fn archive(State(app): State<AppState>, caller: Caller, AppPath(id): A
 }
 
 /// `POST /api/queries/<id>/fork`: a copy owned by the caller, with its visualizations.
-pub async fn fork(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn fork(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let q = app.store.fork_query(id, user.id).await?;
     Ok(Json(one_json(&app, &caller, &q).await?))
 }
 
 /// `POST /api/queries/<id>/favorite`.
-pub async fn favorite(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn favorite(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     app.store.query(id).await?;
-    app.store.add_favorite(user.id, FavoriteKind::Query, id).await?;
+    app.store
+        .add_favorite(user.id, FavoriteKind::Query, id)
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `DELETE /api/queries/<id>/favorite`.
-pub async fn unfavorite(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn unfavorite(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     let user = caller.user()?;
-    app.store.remove_favorite(user.id, FavoriteKind::Query, id).await?;
+    app.store
+        .remove_favorite(user.id, FavoriteKind::Query, id)
+        .await?;
     Ok(Json(json!({})))
 }
 
 /// `POST /api/queries/<id>/regenerate_api_key`.
-pub async fn regenerate_api_key(State(app): State<AppState>, caller: Caller, AppPath(id): AppPath<i64>) -> AppResult<Json<Value>> {
+pub async fn regenerate_api_key(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+) -> AppResult<Json<Value>> {
     let current = app.store.query(id).await?;
     caller.check_edit(current.user_id)?;
     let q = app.store.regenerate_query_api_key(id).await?;

@@ -9,7 +9,7 @@ use cairn_http::{AppState, ServerSettings};
 use cairn_store::{NewUser, Store};
 use cairn_testkit::postgres::PgServer;
 use reqwest::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -65,12 +65,19 @@ impl TestApp {
     pub async fn start_with(backend: Backend, exec: ExecSettings) -> TestApp {
         let dir = tempfile::tempdir().unwrap();
         let url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display()),
+            Backend::Sqlite => {
+                format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display())
+            }
             Backend::Postgres => PgServer::shared().fresh_database("http"),
         };
         let store = Store::open(&url, [7u8; 32]).await.expect("open store");
         let admin = store
-            .create_user(&NewUser { name: "Admin".into(), email: "admin@example.com".into(), is_admin: true, password_hash: None })
+            .create_user(&NewUser {
+                name: "Admin".into(),
+                email: "admin@example.com".into(),
+                is_admin: true,
+                password_hash: None,
+            })
             .await
             .unwrap();
         let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(Duration::from_secs(3600)));
@@ -79,20 +86,43 @@ impl TestApp {
         tokio::spawn(worker.run(QueueName::ALL.to_vec(), 4, shutdown.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let settings = ServerSettings { base_url: base.clone(), ..ServerSettings::default() };
+        let settings = ServerSettings {
+            base_url: base.clone(),
+            ..ServerSettings::default()
+        };
         let state = AppState::new(store.clone(), queue, settings);
         let stop = shutdown.clone();
-        tokio::spawn(cairn_http::serve(listener, state, async move { stop.cancelled().await }));
-        TestApp { base, key: admin.api_key, store, http: reqwest::Client::new(), dir, shutdown }
+        tokio::spawn(cairn_http::serve(listener, state, async move {
+            stop.cancelled().await
+        }));
+        TestApp {
+            base,
+            key: admin.api_key,
+            store,
+            http: reqwest::Client::new(),
+            dir,
+            shutdown,
+        }
     }
 
     /// Sends a request with the admin's key; returns the status and the body (JSON, or the text
     /// as a JSON string when it is not JSON).
-    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         self.call_as(Some(&self.key), method, path, body).await
     }
 
-    pub async fn call_as(&self, key: Option<&str>, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+    pub async fn call_as(
+        &self,
+        key: Option<&str>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let mut req = self.http.request(method, format!("{}{}", self.base, path));
         if let Some(k) = key {
             req = req.header("Authorization", format!("Key {k}"));
@@ -125,7 +155,10 @@ impl TestApp {
         let conn = format!("sqlite://{}?mode=rwc", path.display());
         use sqlx::Connection;
         let mut c = sqlx::SqliteConnection::connect(&conn).await.unwrap();
-        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS t (n INTEGER, name TEXT); DELETE FROM t;").execute(&mut c).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE IF NOT EXISTS t (n INTEGER, name TEXT); DELETE FROM t;")
+            .execute(&mut c)
+            .await
+            .unwrap();
         sqlx::query("WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < $1) INSERT INTO t SELECT x, 'name ' || x FROM s")
             .bind(rows)
             .execute(&mut c)
@@ -140,7 +173,10 @@ impl TestApp {
 
     /// Polls a job until it is final; returns the job object.
     pub async fn wait_job(&self, response: &Value) -> Value {
-        let id = response["job"]["id"].as_str().unwrap_or_else(|| panic!("not a job: {response}")).to_string();
+        let id = response["job"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("not a job: {response}"))
+            .to_string();
         for _ in 0..600 {
             let job = self.get(&format!("/api/jobs/{id}")).await["job"].clone();
             if matches!(job["status"].as_i64(), Some(3..=5)) {
@@ -153,7 +189,12 @@ impl TestApp {
 
     /// Runs SQL ad hoc (max_age 0) and returns the finished result's `query_result`.
     pub async fn run_sql(&self, data_source_id: i64, sql: &str) -> Value {
-        let r = self.post("/api/query_results", json!({"data_source_id": data_source_id, "query": sql, "max_age": 0})).await;
+        let r = self
+            .post(
+                "/api/query_results",
+                json!({"data_source_id": data_source_id, "query": sql, "max_age": 0}),
+            )
+            .await;
         let job = self.wait_job(&r).await;
         assert_eq!(job["status"], 3, "job failed: {job}");
         let id = job["query_result_id"].as_i64().unwrap();
