@@ -10,7 +10,7 @@
 //! than one page of queries and dashboards. A script exits non-zero at the first answer that
 //! differs from Redash's; its output and the server's log are printed then.
 
-use cairn_testkit::process::{ChildGuard, free_port};
+use cairn_testkit::cairn::CairnUp;
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -90,64 +90,34 @@ fn write_items_db(dir: &Path) -> (PathBuf, Value) {
     (path, items)
 }
 
-/// A `cairn up` process on a fresh data directory.
+/// A `cairn up` process on a fresh data directory, with the admin's key.
 struct Server {
+    up: CairnUp,
     url: String,
     api_key: String,
-    log: PathBuf,
-    _process: ChildGuard,
 }
 
 impl Server {
     fn start(dir: &Path) -> Server {
-        let port = free_port();
-        let log = dir.join("cairn.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        cmd.arg("up")
-            .arg("--data-dir")
-            .arg(dir.join("data"))
-            .arg("--bind")
-            .arg(format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn");
-        // The machine's own configuration must not leak into the server under test.
-        for var in [
-            "REDASH_DATABASE_URL",
-            "REDASH_SECRET_KEY",
-            "CAIRN_BIND",
-            "CAIRN_DATA_DIR",
-            "CAIRN_BASE_URL",
-            "CAIRN_ADMIN_EMAIL",
-        ] {
-            cmd.env_remove(var);
-        }
-        let mut process = ChildGuard::spawn("cairn up", &mut cmd, &log);
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("Cairn is running on") {
-                let api_key = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("  API key:"))
-                    .map(|k| k.trim().to_string())
-                    .unwrap_or_else(|| panic!("no `  API key:` line in cairn's output:\n{text}"));
-                return Server {
-                    url: format!("http://127.0.0.1:{port}"),
-                    api_key,
-                    log,
-                    _process: process,
-                };
-            }
-            assert!(process.is_running(), "cairn up exited:\n{text}");
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "cairn up not listening after 60 s:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let up = CairnUp::start(
+            Path::new(env!("CARGO_BIN_EXE_cairn")),
+            &dir.join("data"),
+            &dir.join("cairn.log"),
+            &[],
+        );
+        let api_key = up
+            .api_key
+            .clone()
+            .unwrap_or_else(|| panic!("no API key in cairn's output:\n{}", up.output()));
+        Server {
+            url: up.url.clone(),
+            api_key,
+            up,
         }
     }
 
     fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.up.output()
     }
 }
 

@@ -1,55 +1,20 @@
 //! The `cairn` binary's own life cycle: users created from the command line, and a server killed
 //! in the middle of a query and started again.
 
-use cairn_testkit::process::{ChildGuard, free_port};
+use cairn_testkit::cairn::{self, CairnUp, printed_api_key};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn cairn() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
-    for var in [
-        "REDASH_DATABASE_URL",
-        "REDASH_SECRET_KEY",
-        "CAIRN_BIND",
-        "CAIRN_DATA_DIR",
-        "CAIRN_ADMIN_EMAIL",
-    ] {
-        cmd.env_remove(var);
-    }
-    cmd.env("RUST_LOG", "warn");
-    cmd
+    cairn::command(Path::new(env!("CARGO_BIN_EXE_cairn")))
 }
 
-/// `cairn up` on `data_dir`; returns the process, its base URL and what it printed so far.
-fn start(data_dir: &Path, log_name: &str) -> (ChildGuard, String, String) {
-    let port = free_port();
+/// `cairn up` on `data_dir`, logging next to it.
+fn start(data_dir: &Path, log_name: &str) -> CairnUp {
     let log = data_dir.parent().unwrap().join(log_name);
-    let mut cmd = cairn();
-    cmd.args(["up", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data_dir);
-    let mut process = ChildGuard::spawn("cairn up", &mut cmd, &log);
-    let started = Instant::now();
-    loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("Cairn is running on") {
-            return (process, format!("http://127.0.0.1:{port}"), text);
-        }
-        assert!(process.is_running(), "cairn up exited:\n{text}");
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "cairn up not listening:\n{text}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn printed_key(text: &str) -> String {
-    text.lines()
-        .find_map(|l| l.trim().strip_prefix("API key:"))
-        .map(|k| k.trim().to_string())
-        .unwrap_or_else(|| panic!("no API key printed:\n{text}"))
+    CairnUp::start(Path::new(env!("CARGO_BIN_EXE_cairn")), data_dir, &log, &[])
 }
 
 async fn call(
@@ -93,7 +58,7 @@ fn users_create_prints_a_working_key_and_refuses_duplicates() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    let key = printed_key(&stdout);
+    let key = printed_api_key(&stdout).expect("an API key is printed");
     assert!(
         !stdout.contains("password:"),
         "a given password is not printed back: {stdout}"
@@ -124,11 +89,13 @@ fn users_create_prints_a_working_key_and_refuses_duplicates() {
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--email"));
 
     // A server on that data directory creates no second admin and accepts the key.
-    let (_server, url, text) = start(&data, "up.log");
+    let server = start(&data, "up.log");
     assert!(
-        !text.contains("API key:"),
-        "users exist: no admin is created: {text}"
+        server.api_key.is_none(),
+        "users exist: no admin is created: {}",
+        server.output()
     );
+    let url = server.url.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (status, session) = rt.block_on(call(
         &key,
@@ -144,8 +111,12 @@ fn users_create_prints_a_working_key_and_refuses_duplicates() {
 fn a_killed_server_leaves_no_job_running_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut first, url, text) = start(&data, "first.log");
-    let key = printed_key(&text);
+    let mut first = start(&data, "first.log");
+    let key = first
+        .api_key
+        .clone()
+        .expect("the first start prints the admin's key");
+    let url = first.url.clone();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let endless =
         "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
@@ -175,9 +146,10 @@ fn a_killed_server_leaves_no_job_running_after_restart() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    first.kill();
+    first.process.kill();
 
-    let (_second, url, _) = start(&data, "second.log");
+    let second = start(&data, "second.log");
+    let url = second.url.clone();
     let (status, j) = rt.block_on(call(
         &key,
         reqwest::Method::GET,

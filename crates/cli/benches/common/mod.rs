@@ -8,13 +8,13 @@
 
 #![allow(dead_code)] // each benchmark uses a different part of this module
 
-use cairn_testkit::process::{ChildGuard, free_port};
+use cairn_testkit::cairn::CairnUp;
 use serde_json::{Value, json};
 use std::path::PathBuf;
-use std::process::Command;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running `cairn up` (release build when run through `cargo bench`).
 pub struct Server {
@@ -22,7 +22,7 @@ pub struct Server {
     pub url: String,
     /// The admin's API key.
     pub api_key: String,
-    process: ChildGuard,
+    up: CairnUp,
     _dir: tempfile::TempDir,
 }
 
@@ -30,53 +30,28 @@ impl Server {
     /// Starts the server with `extra` flags and waits until it listens.
     pub fn start(extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let log = dir.path().join("cairn.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_cairn"));
-        cmd.arg("up")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--bind")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(extra)
-            .env("RUST_LOG", "warn");
-        for var in [
-            "REDASH_DATABASE_URL",
-            "CAIRN_BIND",
-            "CAIRN_DATA_DIR",
-            "CAIRN_BASE_URL",
-        ] {
-            cmd.env_remove(var);
-        }
-        let mut process = ChildGuard::spawn("cairn up", &mut cmd, &log);
-        let start = Instant::now();
-        loop {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            if text.contains("Cairn is running on") {
-                let api_key = text
-                    .lines()
-                    .find_map(|l| l.strip_prefix("  API key:"))
-                    .map(|k| k.trim().to_string())
-                    .unwrap_or_else(|| panic!("no API key in cairn's output:\n{text}"));
-                return Server {
-                    url: format!("http://127.0.0.1:{port}"),
-                    api_key,
-                    process,
-                    _dir: dir,
-                };
-            }
-            assert!(process.is_running(), "cairn up exited:\n{text}");
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "cairn up not ready:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        let bin = std::path::Path::new(env!("CARGO_BIN_EXE_cairn"));
+        let up = CairnUp::start(
+            bin,
+            &dir.path().join("data"),
+            &dir.path().join("cairn.log"),
+            extra,
+        );
+        let api_key = up
+            .api_key
+            .clone()
+            .unwrap_or_else(|| panic!("no API key in cairn's output:\n{}", up.output()));
+        Server {
+            url: up.url.clone(),
+            api_key,
+            up,
+            _dir: dir,
         }
     }
 
     /// The server's process id.
     pub fn pid(&self) -> u32 {
-        self.process.pid()
+        self.up.process.pid()
     }
 
     /// A client that sends the admin's key.
