@@ -5,7 +5,7 @@
 //! database error never leaks connection strings or SQL to a client.
 
 use axum::Json;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -91,12 +91,6 @@ impl From<PathRejection> for AppError {
 #[derive(Debug, axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(AppError))]
 pub struct AppPath<T>(pub T);
-
-impl From<QueryRejection> for AppError {
-    fn from(r: QueryRejection) -> AppError {
-        AppError::bad_request(format!("Invalid query string: {}", r.body_text()))
-    }
-}
 
 impl From<cairn_exec::queue::QueueError> for AppError {
     fn from(e: cairn_exec::queue::QueueError) -> AppError {
