@@ -31,7 +31,7 @@ pub struct MoveArgs {
     /// Migration method.
     #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
-    /// Slots in flight at once, on distinct node pairs.
+    /// Slots in flight at once, in total and on any one node (1: strictly one at a time).
     #[arg(long, default_value_t = 4)]
     pub max_parallel: usize,
     /// Keys per MIGRATE call.
