@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::routes::listing::{ListParams, page_json};
+use crate::routes::listing::{ListParams, page_json, tags_json};
 use crate::routes::queries::users_of;
 use crate::serialize::{
     DashboardExtras, QueryExtras, dashboard_json, query_json, visualization_json, widget_json,
@@ -151,10 +151,7 @@ pub async fn favorites(
 /// `GET /api/dashboards/tags`.
 pub async fn tags(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.user()?;
-    let tags = app.store.dashboard_tags().await?;
-    Ok(Json(
-        json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(tags_json(app.store.dashboard_tags().await?)))
 }
 
 /// The body of `POST /api/dashboards[/<id>]`.

@@ -99,6 +99,15 @@ pub fn page_json<T>(page: &Page<T>, results: Vec<Value>) -> Value {
     })
 }
 
+/// Redash's tag list shape: `{"tags":[{"name","count"}]}`.
+pub fn tags_json(tags: Vec<(String, i64)>) -> Value {
+    let tags: Vec<Value> = tags
+        .into_iter()
+        .map(|(name, count)| json!({"name": name, "count": count}))
+        .collect();
+    json!({ "tags": tags })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

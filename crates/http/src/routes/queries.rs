@@ -3,7 +3,7 @@
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::routes::listing::{ListParams, page_json};
+use crate::routes::listing::{ListParams, page_json, tags_json};
 use crate::serialize::{QueryExtras, query_json};
 use crate::state::AppState;
 use axum::Json;
@@ -156,10 +156,7 @@ pub async fn recent(State(app): State<AppState>, caller: Caller) -> AppResult<Js
 /// `GET /api/queries/tags`: `{"tags":[{"name","count"}]}`.
 pub async fn tags(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.user()?;
-    let tags = app.store.query_tags().await?;
-    Ok(Json(
-        json!({"tags": tags.into_iter().map(|(name, count)| json!({"name": name, "count": count})).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(tags_json(app.store.query_tags().await?)))
 }
 
 /// The body of `POST /api/queries` and `POST /api/queries/<id>`.
