@@ -215,6 +215,54 @@ fn read_exact_or_truncated(reader: &mut impl Read, buf: &mut [u8]) -> Result<(),
     })
 }
 
+/// The header of one frame, before its stored bytes.
+struct FrameHeader {
+    kind: FrameKind,
+    rows: u32,
+    raw_len: usize,
+    stored_len: usize,
+    sum: u32,
+}
+
+/// Parses a frame header, checking that its lengths are plausible.
+fn parse_header(header: &[u8; FRAME_HEADER_LEN]) -> Result<FrameHeader, DecodeError> {
+    let kind = FrameKind::from_byte(header[0])?;
+    let u32_at =
+        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
+    let h = FrameHeader {
+        kind,
+        rows: u32_at(1),
+        raw_len: u32_at(5) as usize,
+        stored_len: u32_at(9) as usize,
+        sum: u32_at(13),
+    };
+    // LZ4 expands at most ~255x; anything beyond is a damaged length.
+    if h.raw_len > MAX_RAW_FRAME || h.raw_len > h.stored_len.saturating_mul(255).saturating_add(16)
+    {
+        return Err(DecodeError::Corrupt(format!(
+            "implausible frame length {}",
+            h.raw_len
+        )));
+    }
+    Ok(h)
+}
+
+/// Checks the stored bytes of a frame and decompresses them.
+fn decompress(h: &FrameHeader, stored: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    if format::checksum(stored) != h.sum {
+        return Err(DecodeError::Corrupt("checksum mismatch".into()));
+    }
+    let mut raw = vec![0u8; h.raw_len];
+    let n = lz4_flex::block::decompress_into(stored, &mut raw)
+        .map_err(|e| DecodeError::Corrupt(format!("bad compressed block: {e}")))?;
+    if n != h.raw_len {
+        return Err(DecodeError::Corrupt(
+            "frame decompresses to the wrong length".into(),
+        ));
+    }
+    Ok(raw)
+}
+
 /// Reads one frame; `None` at a clean end of input (no byte of a new frame).
 fn read_frame(reader: &mut impl Read) -> Result<Option<Frame>, DecodeError> {
     let mut header = [0u8; FRAME_HEADER_LEN];
@@ -228,37 +276,234 @@ fn read_frame(reader: &mut impl Read) -> Result<Option<Frame>, DecodeError> {
             Err(e) => return Err(DecodeError::Io(e)),
         }
     }
-    let kind = FrameKind::from_byte(header[0])?;
-    let u32_at =
-        |i: usize| u32::from_le_bytes([header[i], header[i + 1], header[i + 2], header[i + 3]]);
-    let rows = u32_at(1);
-    let raw_len = u32_at(5) as usize;
-    let stored_len = u32_at(9) as usize;
-    let sum = u32_at(13);
-    // LZ4 expands at most ~255x; anything beyond is a damaged length.
-    if raw_len > MAX_RAW_FRAME || raw_len > stored_len.saturating_mul(255).saturating_add(16) {
-        return Err(DecodeError::Corrupt(format!(
-            "implausible frame length {raw_len}"
-        )));
-    }
+    let h = parse_header(&header)?;
     let mut stored = Vec::new();
     let read = reader
         .by_ref()
-        .take(stored_len as u64)
+        .take(h.stored_len as u64)
         .read_to_end(&mut stored)?;
-    if read < stored_len {
+    if read < h.stored_len {
         return Err(DecodeError::Truncated);
     }
-    if format::checksum(&stored) != sum {
-        return Err(DecodeError::Corrupt("checksum mismatch".into()));
+    let raw = decompress(&h, &stored)?;
+    Ok(Some(Frame {
+        kind: h.kind,
+        rows: h.rows,
+        raw,
+    }))
+}
+
+/// Picks rows `offset .. offset + limit` out of a stored result that is fed one stored chunk at
+/// a time ([`RowWindow::push_chunk`]), for paging through a result without reading it whole.
+///
+/// Chunks (frames) that lie wholly before the window are skipped by their header's row count,
+/// without checksum or decompression; the caller stops fetching chunks once
+/// [`RowWindow::push_chunk`] says the window is full, so chunks after it are never read.
+#[derive(Debug)]
+pub struct RowWindow {
+    offset: u64,
+    limit: u64,
+    /// Rows seen (skipped or read) so far.
+    seen: u64,
+    columns: Option<Vec<Column>>,
+    rows: Vec<Row>,
+    ended: bool,
+    /// Rows frames decompressed, for tests and logs.
+    decompressed: u32,
+}
+
+impl RowWindow {
+    /// A window of at most `limit` rows starting at row `offset` (0-based).
+    pub fn new(offset: u64, limit: u64) -> RowWindow {
+        RowWindow {
+            offset,
+            limit,
+            seen: 0,
+            columns: None,
+            rows: Vec::new(),
+            ended: false,
+            decompressed: 0,
+        }
     }
-    let mut raw = vec![0u8; raw_len];
-    let n = lz4_flex::block::decompress_into(&stored, &mut raw)
-        .map_err(|e| DecodeError::Corrupt(format!("bad compressed block: {e}")))?;
-    if n != raw_len {
-        return Err(DecodeError::Corrupt(
-            "frame decompresses to the wrong length".into(),
+
+    /// Feeds the next stored chunk, in order (the first one starts with the magic bytes and
+    /// the columns). Returns whether more chunks are wanted: `false` once the window is full or
+    /// the end frame was read.
+    ///
+    /// # Errors
+    /// [`DecodeError::BadMagic`], [`DecodeError::UnsupportedVersion`],
+    /// [`DecodeError::Truncated`] for a frame cut short, [`DecodeError::Corrupt`] for damaged
+    /// frames that had to be read.
+    pub fn push_chunk(&mut self, mut chunk: &[u8]) -> Result<bool, DecodeError> {
+        if self.columns.is_none() {
+            let mut preamble = [0u8; 10];
+            read_exact_or_truncated(&mut chunk, &mut preamble)?;
+            if &preamble[..8] != MAGIC {
+                return Err(DecodeError::BadMagic);
+            }
+            let version = u16::from_le_bytes([preamble[8], preamble[9]]);
+            if version != VERSION {
+                return Err(DecodeError::UnsupportedVersion(version));
+            }
+            let frame = read_frame(&mut chunk)?.ok_or(DecodeError::Truncated)?;
+            if frame.kind != FrameKind::Columns {
+                return Err(DecodeError::Corrupt(
+                    "the first frame is not the columns".into(),
+                ));
+            }
+            self.columns = Some(
+                serde_json::from_slice(&frame.raw)
+                    .map_err(|e| DecodeError::Corrupt(format!("bad columns: {e}")))?,
+            );
+        }
+        while !chunk.is_empty() && self.wants_more() {
+            let mut header = [0u8; FRAME_HEADER_LEN];
+            read_exact_or_truncated(&mut chunk, &mut header)?;
+            let h = parse_header(&header)?;
+            if chunk.len() < h.stored_len {
+                return Err(DecodeError::Truncated);
+            }
+            let (stored, rest) = chunk.split_at(h.stored_len);
+            chunk = rest;
+            match h.kind {
+                FrameKind::Columns => {
+                    return Err(DecodeError::Corrupt("a second columns frame".into()));
+                }
+                FrameKind::End => self.ended = true,
+                FrameKind::Rows if self.seen + u64::from(h.rows) <= self.offset => {
+                    self.seen += u64::from(h.rows);
+                }
+                FrameKind::Rows => self.read_rows(&h, stored)?,
+            }
+        }
+        Ok(self.wants_more())
+    }
+
+    /// Decodes a rows frame that overlaps the window, keeping the rows inside it.
+    fn read_rows(&mut self, h: &FrameHeader, stored: &[u8]) -> Result<(), DecodeError> {
+        let raw = decompress(h, stored)?;
+        self.decompressed += 1;
+        let width = self.columns.as_ref().map_or(0, Vec::len);
+        let mut values = format::ValueReader::at(&raw, 0);
+        let mut row: Row = vec![Value::Null; width];
+        for _ in 0..h.rows {
+            if !self.wants_more() {
+                break;
+            }
+            for value in row.iter_mut() {
+                values.value_into(value)?;
+            }
+            if self.seen >= self.offset {
+                self.rows.push(row.clone());
+            }
+            self.seen += 1;
+        }
+        Ok(())
+    }
+
+    fn wants_more(&self) -> bool {
+        !self.ended && (self.rows.len() as u64) < self.limit
+    }
+
+    /// The result's columns, once the first chunk was fed.
+    pub fn columns(&self) -> Option<&[Column]> {
+        self.columns.as_deref()
+    }
+
+    /// How many rows frames had to be decompressed so far (the others were skipped).
+    pub fn frames_decompressed(&self) -> u32 {
+        self.decompressed
+    }
+
+    /// The rows of the window (fewer than `limit` when the result ends first).
+    pub fn into_rows(self) -> Vec<Row> {
+        self.rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ChunkSize, ResultEncoder, ResultLimits};
+    use cairn_domain::result::ColumnType;
+
+    /// A result of `n` rows `(i, "row i")` in chunks of 100 rows.
+    fn chunks(n: i64) -> Vec<Vec<u8>> {
+        let columns = vec![
+            Column::new("i", Some(ColumnType::Integer)),
+            Column::new("s", Some(ColumnType::String)),
+        ];
+        let size = ChunkSize {
+            max_bytes: 1 << 20,
+            max_rows: 100,
+        };
+        let mut enc = ResultEncoder::with_chunk_size(columns, ResultLimits::default(), size);
+        let mut out = Vec::new();
+        for i in 0..n {
+            if let Some(c) = enc
+                .push_row(&[Value::Int(i), Value::Text(format!("row {i}"))])
+                .unwrap()
+            {
+                out.push(c);
+            }
+        }
+        out.push(enc.finish().0);
+        out
+    }
+
+    fn window(chunks: &[Vec<u8>], offset: u64, limit: u64) -> (RowWindow, usize) {
+        let mut w = RowWindow::new(offset, limit);
+        let mut fed = 0;
+        for c in chunks {
+            fed += 1;
+            if !w.push_chunk(c).unwrap() {
+                break;
+            }
+        }
+        (w, fed)
+    }
+
+    #[test]
+    fn a_window_skips_earlier_chunks_and_stops_before_later_ones() {
+        let all = chunks(1000);
+        let (w, fed) = window(&all, 250, 100);
+        assert_eq!(w.frames_decompressed(), 2, "rows 250..350 span two chunks");
+        assert!(fed < all.len(), "stopped before the last chunk");
+        assert_eq!(w.columns().unwrap()[1].name, "s");
+        let rows = w.into_rows();
+        assert_eq!(rows.len(), 100);
+        assert_eq!(rows[0][0], Value::Int(250));
+        assert_eq!(rows[99][1], Value::Text("row 349".into()));
+    }
+
+    #[test]
+    fn the_last_page_is_short_and_past_the_end_is_empty() {
+        let all = chunks(1000);
+        let (w, _) = window(&all, 950, 100);
+        assert_eq!(w.frames_decompressed(), 1);
+        let rows = w.into_rows();
+        assert_eq!(rows.len(), 50);
+        assert_eq!(rows[49][0], Value::Int(999));
+        let (w, _) = window(&all, 5000, 10);
+        assert_eq!(w.frames_decompressed(), 0);
+        assert!(w.into_rows().is_empty());
+    }
+
+    #[test]
+    fn damaged_chunks_are_errors_not_panics() {
+        let all = chunks(300);
+        assert!(matches!(
+            RowWindow::new(0, 10).push_chunk(b"NOTCAIRN\x01\x00"),
+            Err(DecodeError::BadMagic)
         ));
+        let mut w = RowWindow::new(0, 10);
+        let first = &all[0];
+        assert!(w.push_chunk(&first[..first.len() - 3]).is_err());
+        let mut bad = all[1].clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 0xff;
+        let mut w2 = RowWindow::new(150, 10);
+        w2.push_chunk(&all[0]).unwrap();
+        assert!(matches!(w2.push_chunk(&bad), Err(DecodeError::Corrupt(_))));
     }
-    Ok(Some(Frame { kind, rows, raw }))
 }

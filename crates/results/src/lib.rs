@@ -64,7 +64,7 @@ mod json;
 mod sink;
 mod xlsx;
 
-pub use decoder::{ResultDecoder, Rows};
+pub use decoder::{ResultDecoder, RowWindow, Rows};
 pub use download::{DownloadFormat, content_disposition, download_filename};
 pub use dsv::DsvWriter;
 pub use encoder::{ChunkSize, ResultEncoder, ResultLimits, ResultSummary, infer_kind};
