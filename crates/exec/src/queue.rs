@@ -11,6 +11,8 @@ pub use memory::MemoryQueue;
 
 use crate::job::{Job, JobId, JobState, QueueName};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// Why a queue operation failed.
@@ -29,6 +31,19 @@ pub struct Enqueued {
     pub state: JobState,
     /// Whether a new job was queued (false when an identical job was already queued or running).
     pub is_new: bool,
+}
+
+/// A worker process as its queue backend last heard of it (for `/status.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerInfo {
+    /// The worker's id (unique per process).
+    pub id: String,
+    /// The queues it takes jobs from.
+    pub queues: Vec<QueueName>,
+    /// The jobs it is running.
+    pub busy: Vec<JobId>,
+    /// When it last reported that it is alive.
+    pub heartbeat_at: DateTime<Utc>,
 }
 
 /// A job queue with job states, de-duplication and cancellation.
@@ -62,4 +77,13 @@ pub trait Queue: Send + Sync + std::fmt::Debug + 'static {
 
     /// The number of jobs waiting in each queue.
     async fn sizes(&self) -> Result<Vec<(QueueName, usize)>, QueueError>;
+
+    /// The worker processes that reported recently (empty for a backend whose workers live in
+    /// the same process).
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, QueueError>;
+
+    /// Deals with jobs whose worker stopped: re-queues or fails every started job that has not
+    /// been heartbeated for the backend's heartbeat timeout, and returns how many it handled.
+    /// A backend whose workers cannot die separately from it has nothing to do.
+    async fn recover_stale(&self) -> Result<usize, QueueError>;
 }

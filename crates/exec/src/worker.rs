@@ -3,6 +3,13 @@
 //! Each job's outcome is recorded in the queue's job state, which is what clients poll. A job
 //! that fails for any reason ends in a final state with a message; none is left "started".
 //! On shutdown the worker stops taking jobs and waits for those it runs to finish.
+//!
+//! # Metrics
+//! The names are a contract with the alert rules; keep them exactly:
+//! - `cairn_job_wait_seconds{queue}` (histogram): from enqueue to start;
+//! - `cairn_job_run_seconds{queue}` (histogram): from start to the recorded outcome;
+//! - `cairn_jobs_total{queue,outcome}` (counter), outcome `finished`, `failed` or `cancelled`;
+//! - `cairn_workers_busy{queue}` (gauge): jobs running now.
 
 use crate::execute::execute_query;
 use crate::job::{CANCELLED_MESSAGE, Job, JobKind, JobState, JobStatus, QueueName};
@@ -95,6 +102,12 @@ impl Worker {
     /// Runs one job (already marked started) and records its final state.
     pub async fn process(&self, job: Job) {
         let started = std::time::Instant::now();
+        let queue_label = job.queue.as_str();
+        let waited = (chrono::Utc::now() - job.enqueued_at).to_std().unwrap_or_default();
+        metrics::histogram!("cairn_job_wait_seconds", "queue" => queue_label)
+            .record(waited.as_secs_f64());
+        let busy = metrics::gauge!("cairn_workers_busy", "queue" => queue_label);
+        busy.increment(1.0);
         let state = match self.queue.state(&job.id).await {
             Ok(Some(s)) => s,
             Ok(None) => JobState::queued(job.id.clone()).with_status(JobStatus::Started),
@@ -148,8 +161,18 @@ impl Worker {
             error = final_state.error.as_deref().unwrap_or(""),
             "job done"
         );
+        let outcome = match final_state.status {
+            JobStatus::Cancelled => "cancelled",
+            JobStatus::Finished => "finished",
+            _ => "failed",
+        };
         if let Err(e) = self.queue.update(final_state).await {
             tracing::error!(job = %job.id, error = %e, "cannot record the job's outcome");
         }
+        busy.decrement(1.0);
+        metrics::histogram!("cairn_job_run_seconds", "queue" => queue_label)
+            .record(started.elapsed().as_secs_f64());
+        metrics::counter!("cairn_jobs_total", "queue" => queue_label, "outcome" => outcome)
+            .increment(1);
     }
 }

@@ -4,7 +4,7 @@
 //! state is in memory, a restart forgets every job: a client polling a job from before the
 //! restart is told it was lost instead of seeing "queued" forever.
 
-use super::{Enqueued, Queue, QueueError};
+use super::{Enqueued, Queue, QueueError, WorkerInfo};
 use crate::job::{CANCELLED_MESSAGE, Job, JobId, JobState, JobStatus, QueueName};
 use async_trait::async_trait;
 use chrono::Utc;
@@ -208,6 +208,14 @@ impl Queue for MemoryQueue {
                 (q, n)
             })
             .collect())
+    }
+
+    async fn workers(&self) -> Result<Vec<WorkerInfo>, QueueError> {
+        Ok(Vec::new()) // the workers run in this process and stop with it
+    }
+
+    async fn recover_stale(&self) -> Result<usize, QueueError> {
+        Ok(0) // a job's worker cannot stop without the queue stopping too
     }
 }
 
