@@ -5,7 +5,7 @@ use cairn_domain::model::{ApiKey, Dashboard};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 
-use crate::db::{BeginWrite, Store, builder, now, random_key, with_pool};
+use crate::db::{BeginWrite, Store, builder, now, random_key, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
 use crate::listing::{
     ListFilter, ListTable, Page, clean_tags, like_pattern, push_filters, push_order_and_page,
@@ -366,11 +366,12 @@ impl Store {
     }
 
     /// A page of dashboards matching `filter` (search is on the name), with the total count.
+    /// Served by the read replica when there is one.
     ///
     /// # Errors
     /// `Db` on database failure.
     pub async fn list_dashboards(&self, filter: &ListFilter) -> StoreResult<Page<Dashboard>> {
-        let (rows, count): (Vec<DashboardRow>, i64) = with_pool!(self, |pool| {
+        let (rows, count): (Vec<DashboardRow>, i64) = with_read_pool!(self, |pool| {
             let mut count_qb = builder(pool, "SELECT COUNT(*) FROM dashboards d");
             push_filters(&mut count_qb, &DASHBOARDS, filter);
             let count: i64 = count_qb.build_query_scalar().fetch_one(pool).await?;
@@ -391,12 +392,13 @@ impl Store {
         })
     }
 
-    /// Every tag on a dashboard that is not archived, with counts, most used first.
+    /// Every tag on a dashboard that is not archived, with counts, most used first. Served by
+    /// the read replica when there is one.
     ///
     /// # Errors
     /// `Db` on database failure.
     pub async fn dashboard_tags(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(with_pool!(self, |pool| {
+        Ok(with_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT t.tag, COUNT(*) AS n FROM dashboard_tags t \
                  JOIN dashboards d ON d.id = t.dashboard_id WHERE d.is_archived = $1 \

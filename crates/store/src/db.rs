@@ -1,5 +1,5 @@
-//! The [`Store`] handle: opening a database from its URL, migrations, schema version checks, and
-//! the plumbing every repository module shares.
+//! The [`Store`] handle: connecting to a database (and an optional read replica) from its URL,
+//! and the plumbing every repository module shares. Migrations live in `schema`.
 //!
 //! # Why an enum over two native pools, not sqlx `Any`
 //! `Any` only carries integers, floats, text and bytes: PostgreSQL columns would have to give up
@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use rand::RngExt;
-use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -25,9 +24,6 @@ use sqlx::{Postgres, Sqlite, Transaction};
 
 use crate::cipher::Cipher;
 use crate::error::{StoreError, StoreResult};
-
-static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
-static POSTGRES_MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +41,8 @@ pub(crate) enum Pool {
 
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
+    /// A read replica of a PostgreSQL primary, for [`with_read_pool!`].
+    pub(crate) replica: Option<PgPool>,
     pub(crate) cipher: Cipher,
 }
 
@@ -75,6 +73,19 @@ macro_rules! with_pool {
     };
 }
 pub(crate) use with_pool;
+
+/// Like [`with_pool!`], but on the read replica when there is one: ONLY for reads that tolerate
+/// replication lag (see [`Store::connect_with_replica`] for the rule).
+macro_rules! with_read_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match (&$store.inner.pool, &$store.inner.replica) {
+            ($crate::db::Pool::Sqlite($pool), _) => $body,
+            ($crate::db::Pool::Postgres(_), Some($pool)) => $body,
+            ($crate::db::Pool::Postgres($pool), None) => $body,
+        }
+    };
+}
+pub(crate) use with_read_pool;
 
 /// Starts a write transaction. On SQLite it is `BEGIN IMMEDIATE`: a deferred transaction that
 /// reads first and writes later cannot wait for a busy writer and fails with "database is locked"
@@ -140,42 +151,77 @@ pub(crate) fn builder<DB: sqlx::Database>(
 }
 
 impl Store {
-    /// Opens the database at `url`, applies pending migrations and returns the handle.
+    /// Opens the database at `url`, applies pending migrations and returns the handle: what
+    /// `cairn up` (one process, nobody else migrating) does. Split deployments connect with
+    /// [`Store::connect`] and migrate once with `cairn migrate` ([`Store::migrate`]).
+    ///
+    /// # Errors
+    /// As [`Store::connect`] and [`Store::migrate`].
+    pub async fn open(url: &str, secret_key: [u8; 32]) -> StoreResult<Store> {
+        let store = Store::connect(url, secret_key).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Connects to the database at `url` WITHOUT touching its schema; check it with
+    /// [`Store::schema_status`] before serving.
     ///
     /// `url` is `sqlite://<path>?mode=rwc` (SQLite; WAL journal, 10 s busy timeout, foreign keys
     /// on) or `postgres://...` / `postgresql://...`. `secret_key` encrypts data source options.
     ///
     /// # Errors
-    /// [`StoreError::Invalid`] for an unsupported or malformed URL, [`StoreError::SchemaTooNew`]
-    /// when a newer Cairn migrated the database, `Db`/`Migrate` when connecting or migrating
-    /// fails.
-    pub async fn open(url: &str, secret_key: [u8; 32]) -> StoreResult<Store> {
+    /// [`StoreError::Invalid`] for an unsupported or malformed URL, `Db` when connecting fails.
+    pub async fn connect(url: &str, secret_key: [u8; 32]) -> StoreResult<Store> {
         let pool = if url.starts_with("sqlite:") {
             Pool::Sqlite(open_sqlite(url).await?)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| StoreError::Invalid(format!("bad database URL: {e}")))?;
-            Pool::Postgres(
-                PgPoolOptions::new()
-                    .max_connections(10)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
-                    .await?,
-            )
+        } else if is_postgres(url) {
+            Pool::Postgres(open_postgres(url).await?)
         } else {
             return Err(StoreError::Invalid(format!(
                 "unsupported database URL {:?}: use sqlite://PATH?mode=rwc or postgres://...",
                 redact(url)
             )));
         };
-        let store = Store {
+        Ok(Store::from_pools(pool, None, secret_key))
+    }
+
+    /// Like [`Store::connect`], plus a read replica of the same PostgreSQL database at
+    /// `replica_url` for the read-only traffic that tolerates replication lag.
+    ///
+    /// # Which reads go to the replica
+    /// Only the list views a person browses: [`Store::list_queries`],
+    /// [`Store::list_dashboards`], [`Store::query_tags`] and [`Store::dashboard_tags`]. A
+    /// replica may be a moment behind, so everything that must see a write just made stays on
+    /// the primary: lookups by id, slug or key (read right after create/update), results and
+    /// their chunks (read right after a run), the scheduler's view, the fan-out, and every
+    /// write. A list briefly missing a query saved a moment ago is acceptable; a 404 on the
+    /// page just redirected to is not.
+    ///
+    /// # Errors
+    /// [`StoreError::Invalid`] when either URL is not PostgreSQL; `Db` when connecting fails.
+    pub async fn connect_with_replica(
+        url: &str,
+        replica_url: &str,
+        secret_key: [u8; 32],
+    ) -> StoreResult<Store> {
+        if !is_postgres(url) || !is_postgres(replica_url) {
+            return Err(StoreError::Invalid(
+                "a read replica needs PostgreSQL for both the primary and the replica URL".into(),
+            ));
+        }
+        let primary = Pool::Postgres(open_postgres(url).await?);
+        let replica = open_postgres(replica_url).await?;
+        Ok(Store::from_pools(primary, Some(replica), secret_key))
+    }
+
+    fn from_pools(pool: Pool, replica: Option<PgPool>, secret_key: [u8; 32]) -> Store {
+        Store {
             inner: Arc::new(Inner {
                 pool,
+                replica,
                 cipher: Cipher::new(secret_key),
             }),
-        };
-        store.migrate().await?;
-        Ok(store)
+        }
     }
 
     /// Which database this store runs on.
@@ -186,71 +232,32 @@ impl Store {
         }
     }
 
-    /// Applies pending migrations; applying them again is a no-op.
-    ///
-    /// # Errors
-    /// [`StoreError::SchemaTooNew`] when the database has a migration this build does not know.
-    pub async fn migrate(&self) -> StoreResult<()> {
-        let known = self.known_schema_version();
-        let found = self.schema_version().await?;
-        if found > known {
-            return Err(StoreError::SchemaTooNew { found, known });
-        }
-        match &self.inner.pool {
-            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await?,
-            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
-        }
-        tracing::debug!(version = known, "metadata schema up to date");
-        Ok(())
+    /// Whether reads that tolerate lag go to a read replica (see [`Store::connect_with_replica`]).
+    pub fn has_replica(&self) -> bool {
+        self.inner.replica.is_some()
     }
 
-    /// The newest migration version applied to the database; 0 for an empty database.
-    ///
-    /// # Errors
-    /// `Db` when the database cannot be read.
-    pub async fn schema_version(&self) -> StoreResult<i64> {
-        let exists: i64 = match &self.inner.pool {
-            Pool::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM sqlite_master \
-                     WHERE type = 'table' AND name = '_sqlx_migrations'",
-                )
-                .fetch_one(pool)
-                .await?
-            }
-            Pool::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM information_schema.tables \
-                     WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
-                )
-                .fetch_one(pool)
-                .await?
-            }
-        };
-        if exists == 0 {
-            return Ok(0);
-        }
-        let version: Option<i64> = with_pool!(self, |pool| {
-            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
-                .fetch_one(pool)
-                .await?
-        });
-        Ok(version.unwrap_or(0))
-    }
-
-    /// The newest migration version this build knows.
-    pub fn known_schema_version(&self) -> i64 {
-        let migrator = match self.inner.pool {
-            Pool::Sqlite(_) => &SQLITE_MIGRATOR,
-            Pool::Postgres(_) => &POSTGRES_MIGRATOR,
-        };
-        migrator.iter().map(|m| m.version).max().unwrap_or(0)
-    }
-
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Closes the pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        with_pool!(self, |pool| pool.close().await)
+        with_pool!(self, |pool| pool.close().await);
+        if let Some(replica) = &self.inner.replica {
+            replica.close().await;
+        }
     }
+}
+
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+async fn open_postgres(url: &str) -> StoreResult<PgPool> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| StoreError::Invalid(format!("bad database URL: {e}")))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(10)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await?)
 }
 
 async fn open_sqlite(url: &str) -> StoreResult<SqlitePool> {

@@ -36,6 +36,10 @@ pub enum StoreError {
         /// The newest version this build knows.
         known: i64,
     },
+    /// The schema is not the one this binary expects (pending migrations, a newer database, a
+    /// failed migration); the message says what to do.
+    #[error("{0}")]
+    SchemaNotCurrent(crate::schema::SchemaStatus),
     /// Applying migrations failed.
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),

@@ -5,7 +5,9 @@
 //! # Brief overview
 //! [`Store`] is the one handle: cheap to clone (an `Arc` inside), opened from a URL with
 //! [`Store::open`], which also applies pending migrations and refuses a database migrated by a
-//! newer Cairn ([`StoreError::SchemaTooNew`]). Every repository method is an `async fn` on it
+//! newer Cairn ([`StoreError::SchemaTooNew`]). Split deployments connect with
+//! [`Store::connect`] (optionally with a read replica, [`Store::connect_with_replica`]), migrate
+//! once with [`Store::migrate`] and check [`Store::schema_status`] before serving. Every repository method is an `async fn` on it
 //! returning [`StoreResult`]; errors are a [`StoreError`] whose variants map onto HTTP statuses
 //! (`NotFound` 404, `Conflict` 409, `Duplicate` 409, `Invalid` 400, others 500). Records are the
 //! plain types of `cairn_domain::model`; inputs are the `New*` and `*Update` structs here.
@@ -24,6 +26,9 @@
 //!   [`Store::begin_result`] / [`Store::append_chunk`] / [`Store::finish_result`] (which also
 //!   fans `latest_query_data_id` out to every query with the same data source and hash) and read
 //!   back one chunk at a time from [`Store::result_chunks`]. Unfinished results are invisible.
+//!
+//! - High availability: [`Store::claim_scheduled_run`] makes each scheduled run happen once,
+//!   fenced by the scheduler leader's token; [`Store::maintain`] vacuums and analyses.
 //!
 //! # Why native pools, not sqlx `Any`
 //! See the `db` module: the handle holds a `SqlitePool` or a `PgPool`, and each method's SQL is
@@ -81,7 +86,9 @@
 //! ```
 //!
 //! # Layout
-//! - `db`: [`Store`], opening, migrations, the per-driver dispatch.
+//! - `db`: [`Store`], connecting, the per-driver dispatch; `schema`: migrations and
+//!   [`SchemaStatus`]; `fence`: scheduled-run claims; `maintain`: database care; `hot`: the hot
+//!   statements and their plans.
 //! - `cipher`: [`Cipher`], encryption at rest.
 //! - `listing`: paging, ordering, search and tag filters shared by queries and dashboards.
 //! - `users`, `data_sources`, `queries`, `query_lists`, `visualizations`, `dashboards`,
@@ -94,10 +101,13 @@ mod data_sources;
 mod db;
 mod error;
 mod favorites;
+mod fence;
 mod listing;
+mod maintain;
 mod queries;
 mod query_lists;
 mod results;
+mod schema;
 mod status;
 mod users;
 mod visualizations;
@@ -110,10 +120,13 @@ pub use data_sources::{
 };
 pub use db::{Backend, Store};
 pub use error::{StoreError, StoreResult};
+pub use fence::ClaimOutcome;
 pub use listing::{Drafts, ListFilter, Order, OrderField, Page, Paging, Scope};
+pub use maintain::MaintenanceReport;
 pub use queries::{NewQuery, QueryUpdate};
 pub use query_lists::ScheduledQuery;
 pub use results::{ChunkStream, FinishedResult, NewResult, ResultSummary};
+pub use schema::SchemaStatus;
 pub use status::StatusCounts;
 pub use users::{NewUser, UserUpdate};
 pub use visualizations::{NewVisualization, VisualizationUpdate};

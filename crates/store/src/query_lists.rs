@@ -4,7 +4,7 @@
 use cairn_domain::model::Query;
 use chrono::{DateTime, Utc};
 
-use crate::db::{Store, builder, with_pool};
+use crate::db::{Store, builder, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult};
 use crate::listing::{ListFilter, ListTable, Page, push_filters, push_order_and_page};
 use crate::queries::{QueryRow, query_cols, query_cols_q};
@@ -38,7 +38,7 @@ struct ScheduledRow {
 
 impl Store {
     /// A page of queries matching `filter` (Redash's `/api/queries`, `/my`, `/favorites`,
-    /// `/archive`), with the total count.
+    /// `/archive`), with the total count. Served by the read replica when there is one.
     ///
     /// The search is a case-insensitive substring match on name, description and query text
     /// (SQLite lowercases ASCII letters only).
@@ -46,7 +46,7 @@ impl Store {
     /// # Errors
     /// `Db` on database failure.
     pub async fn list_queries(&self, filter: &ListFilter) -> StoreResult<Page<Query>> {
-        let (rows, count): (Vec<QueryRow>, i64) = with_pool!(self, |pool| {
+        let (rows, count): (Vec<QueryRow>, i64) = with_read_pool!(self, |pool| {
             let mut count_qb = builder(pool, "SELECT COUNT(*) FROM queries q");
             push_filters(&mut count_qb, &QUERIES, filter);
             let count: i64 = count_qb.build_query_scalar().fetch_one(pool).await?;
@@ -87,12 +87,12 @@ impl Store {
     }
 
     /// Every tag on a query that is not archived, with how many such queries carry it, most
-    /// used first (Redash's `/api/queries/tags`).
+    /// used first (Redash's `/api/queries/tags`). Served by the read replica when there is one.
     ///
     /// # Errors
     /// `Db` on database failure.
     pub async fn query_tags(&self) -> StoreResult<Vec<(String, i64)>> {
-        Ok(with_pool!(self, |pool| {
+        Ok(with_read_pool!(self, |pool| {
             sqlx::query_as(
                 "SELECT t.tag, COUNT(*) AS n FROM query_tags t \
                  JOIN queries q ON q.id = t.query_id WHERE q.is_archived = $1 \

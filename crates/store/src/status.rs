@@ -1,4 +1,4 @@
-//! Counts for `/status.json`.
+//! Counts for `/status.json`, and the connection pool's state for `/metrics`.
 
 use crate::db::{Store, now, with_pool};
 use crate::error::StoreResult;
@@ -19,7 +19,31 @@ pub struct StatusCounts {
     pub widgets: i64,
 }
 
+/// The metadata database pool's connections at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Open connections waiting for work.
+    pub idle: u32,
+    /// Open connections lent out.
+    pub in_use: u32,
+    /// The most connections the pool opens.
+    pub max: u32,
+}
+
 impl Store {
+    /// The primary pool's connections now (no database access).
+    pub fn pool_status(&self) -> PoolStatus {
+        with_pool!(self, |pool| {
+            let open = pool.size();
+            let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
+            PoolStatus {
+                idle,
+                in_use: open - idle,
+                max: pool.options().get_max_connections(),
+            }
+        })
+    }
+
     /// The counters for `/status.json`; `unused_max_age_secs` is the results cleanup age
     /// (`REDASH_QUERY_RESULTS_CLEANUP_MAX_AGE`, in seconds).
     ///
