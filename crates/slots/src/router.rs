@@ -54,6 +54,15 @@ impl SlotMap {
         }
     }
 
+    /// A map sending every slot to one address: a standalone (non-cluster) server, reached
+    /// through the same [`Router`] code as a cluster.
+    pub fn single(addr: &str) -> SlotMap {
+        let addr: Arc<str> = addr.into();
+        SlotMap {
+            owners: RwLock::new(vec![addr; usize::from(SLOTS)]),
+        }
+    }
+
     /// The address that owns `slot` as far as this map knows.
     pub fn get(&self, slot: u16) -> Arc<str> {
         let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
@@ -112,6 +121,12 @@ impl Router {
             redirects: RedirectCounts::default(),
             served: HashMap::new(),
         }
+    }
+
+    /// Uses `conn` for `addr` instead of opening one: for a connection made with options the
+    /// router does not know (a database number, a password).
+    pub fn insert_connection(&mut self, addr: &str, conn: MultiplexedConnection) {
+        self.conns.insert(addr.into(), conn);
     }
 
     async fn conn(&mut self, addr: &Arc<str>) -> RedisResult<MultiplexedConnection> {

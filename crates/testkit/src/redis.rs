@@ -358,8 +358,19 @@ impl RedisServer {
     /// # Panics
     /// When the binary is missing or the server does not start.
     pub fn start(flavor: Flavor) -> RedisServer {
+        Self::start_with(flavor, &[])
+    }
+
+    /// Starts a standalone server with extra server flags, e.g.
+    /// `["--appendonly", "yes", "--appendfsync", "always"]` for a server whose data survives
+    /// [`RedisNode::restart`] (the flags are kept for every restart).
+    ///
+    /// # Panics
+    /// When the binary is missing or the server does not start.
+    pub fn start_with(flavor: Flavor, extra: &[&str]) -> RedisServer {
         let dir = scratch_dir(&format!("cairn-{}-", flavor.name()));
-        let node = RedisNode::start(flavor, dir.path().to_path_buf(), Vec::new());
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let node = RedisNode::start(flavor, dir.path().to_path_buf(), extra);
         RedisServer { node, _dir: dir }
     }
 
