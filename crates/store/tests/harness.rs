@@ -123,6 +123,48 @@ impl TestDb {
     }
 }
 
+/// The URL of an empty database (no schema), kept alive with the value.
+pub struct EmptyDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+impl EmptyDb {
+    pub fn sqlite() -> EmptyDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("meta.db").display());
+        EmptyDb {
+            url,
+            _dir: Some(dir),
+        }
+    }
+
+    pub fn postgres() -> EmptyDb {
+        EmptyDb {
+            url: PgServer::shared().fresh_database("empty"),
+            _dir: None,
+        }
+    }
+}
+
+/// Defines `mod $name` with a `sqlite` and a `postgres` test running `$name(EmptyDb)`.
+macro_rules! empty_db_test {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(crate::harness::EmptyDb::sqlite()).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(crate::harness::EmptyDb::postgres()).await;
+            }
+        }
+    };
+}
+pub(crate) use empty_db_test;
+
 /// Defines `mod $name` with a `sqlite` and a `postgres` test running `$name(TestDb)`.
 macro_rules! store_test {
     ($name:ident) => {

@@ -4,10 +4,14 @@
 
 mod harness;
 
+mod backup;
 mod concurrency;
 mod dashboards;
 mod data_sources;
+mod fence;
+mod maintain;
 mod migrations;
 mod queries;
+mod replica;
 mod results;
 mod users;

@@ -137,6 +137,12 @@ impl PgServer {
         self.port
     }
 
+    /// The path of one of the server's client tools (`pg_dump`, `pg_restore`, `psql`, ...), from
+    /// the same installation as the server. Connect them with `-h 127.0.0.1 -p PORT -U postgres`.
+    pub fn tool(&self, name: &str) -> PathBuf {
+        self.bin.join(name)
+    }
+
     /// A URL of the `postgres` database as superuser `postgres`.
     pub fn url(&self) -> String {
         self.database_url("postgres")
