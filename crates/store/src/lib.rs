@@ -127,7 +127,7 @@ pub use queries::{NewQuery, QueryUpdate};
 pub use query_lists::ScheduledQuery;
 pub use results::{ChunkStream, FinishedResult, NewResult, ResultSummary};
 pub use schema::SchemaStatus;
-pub use status::StatusCounts;
+pub use status::{PoolStatus, StatusCounts};
 pub use users::{NewUser, UserUpdate};
 pub use visualizations::{NewVisualization, VisualizationUpdate};
 pub use widgets::{NewWidget, WidgetUpdate};
