@@ -913,11 +913,52 @@ fn heading_anchors(markdown: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The section anchors of docs/OPERATIONS.md.
+fn operations_anchors() -> BTreeSet<String> {
+    heading_anchors(&read(&deploy_dir().join("../docs/OPERATIONS.md")))
+}
+
+/// Every `#anchor` that follows `prefix` in `text`.
+fn links_after<'a>(text: &'a str, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    text.match_indices(prefix).map(move |(i, _)| {
+        let rest = &text[i + prefix.len()..];
+        let end = rest
+            .find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
+            .unwrap_or(rest.len());
+        &rest[..end]
+    })
+}
+
+#[test]
+fn every_link_into_the_operations_guide_names_a_section() {
+    let anchors = operations_anchors();
+    let mut links = 0;
+    for file in yaml_files(&deploy_dir()) {
+        for anchor in links_after(&read(&file), "docs/OPERATIONS.md#") {
+            assert!(
+                anchors.contains(anchor),
+                "{}: no section #{anchor}",
+                file.display()
+            );
+            links += 1;
+        }
+    }
+    let guide = read(&deploy_dir().join("../docs/OPERATIONS.md"));
+    for anchor in links_after(&guide, "](#") {
+        assert!(
+            anchors.contains(anchor),
+            "docs/OPERATIONS.md links to missing #{anchor}"
+        );
+        links += 1;
+    }
+    assert!(links >= 20, "only {links} links");
+}
+
 #[test]
 fn alert_rules_use_contract_metrics_and_point_at_the_runbook() {
     let path = deploy_dir().join("prometheus/alerts.yml");
     let rules: RuleFile = yaml_serde::from_str(&read(&path)).expect("alerts.yml");
-    let anchors = heading_anchors(&read(&deploy_dir().join("../docs/OPERATIONS.md")));
+    let anchors = operations_anchors();
     let mut alerts = BTreeSet::new();
     for rule in rules.groups.iter().flat_map(|g| &g.rules) {
         assert!(alerts.insert(rule.alert.clone()), "{} twice", rule.alert);
@@ -1049,6 +1090,7 @@ const KNOWN_SETTINGS: &[&str] = &[
     "REDASH_ADHOC_QUERY_TIME_LIMIT",
     "REDASH_SCHEDULED_QUERY_TIME_LIMIT",
     "CAIRN_BASE_URL",
+    "CAIRN_DATA_DIR",
     "CAIRN_WORKER_HEARTBEAT_TIMEOUT",
     "CAIRN_SCHEDULER_LEASE_TTL",
     "CAIRN_DOWNLOAD_RATE_AFTER",
