@@ -53,6 +53,7 @@ const CLUSTER_METRICS: &[&str] = &[
     "container_spec_cpu_period",
     "container_memory_working_set_bytes",
     "container_spec_memory_limit_bytes",
+    "kube_deployment_status_replicas_available",
     "kube_deployment_status_replicas_unavailable",
     "kube_pod_container_status_restarts_total",
 ];
@@ -164,7 +165,7 @@ struct PrometheusTrigger {
 
 /// One parsed YAML document.
 #[derive(Debug)]
-enum Object {
+enum Typed {
     ServiceAccount,
     ConfigMap(Box<ConfigMap>),
     Secret(Box<Secret>),
@@ -182,7 +183,7 @@ enum Object {
 #[derive(Debug)]
 struct Manifest {
     file: PathBuf,
-    object: Object,
+    object: Typed,
 }
 
 /// Every YAML file under `dir`, recursively, sorted.
@@ -224,25 +225,25 @@ fn manifests() -> Vec<Manifest> {
 }
 
 /// The document as its API type, chosen by apiVersion and kind.
-fn typed_object(value: &Value) -> Result<Object, String> {
+fn typed_object(value: &Value) -> Result<Typed, String> {
     let api_version = value["apiVersion"].as_str().ok_or("no apiVersion")?;
     let kind = value["kind"].as_str().ok_or("no kind")?;
     Ok(match (api_version, kind) {
         ("v1", "ServiceAccount") => {
             round_trip::<ServiceAccount>(value)?;
-            Object::ServiceAccount
+            Typed::ServiceAccount
         }
-        ("v1", "ConfigMap") => Object::ConfigMap(round_trip(value)?),
-        ("v1", "Secret") => Object::Secret(round_trip(value)?),
-        ("v1", "Service") => Object::Service(round_trip(value)?),
-        ("apps/v1", "Deployment") => Object::Deployment(round_trip(value)?),
-        ("batch/v1", "Job") => Object::Job(round_trip(value)?),
-        ("networking.k8s.io/v1", "Ingress") => Object::Ingress(round_trip(value)?),
-        ("autoscaling/v2", "HorizontalPodAutoscaler") => Object::Hpa(round_trip(value)?),
-        ("policy/v1", "PodDisruptionBudget") => Object::Pdb(round_trip(value)?),
-        ("keda.sh/v1alpha1", "ScaledObject") => Object::ScaledObject(strict(value)?),
+        ("v1", "ConfigMap") => Typed::ConfigMap(round_trip(value)?),
+        ("v1", "Secret") => Typed::Secret(round_trip(value)?),
+        ("v1", "Service") => Typed::Service(round_trip(value)?),
+        ("apps/v1", "Deployment") => Typed::Deployment(round_trip(value)?),
+        ("batch/v1", "Job") => Typed::Job(round_trip(value)?),
+        ("networking.k8s.io/v1", "Ingress") => Typed::Ingress(round_trip(value)?),
+        ("autoscaling/v2", "HorizontalPodAutoscaler") => Typed::Hpa(round_trip(value)?),
+        ("policy/v1", "PodDisruptionBudget") => Typed::Pdb(round_trip(value)?),
+        ("keda.sh/v1alpha1", "ScaledObject") => Typed::ScaledObject(strict(value)?),
         ("kustomize.config.k8s.io/v1beta1", "Kustomization") => {
-            Object::Kustomization(strict(value)?)
+            Typed::Kustomization(strict(value)?)
         }
         _ => return Err(format!("unexpected {api_version} {kind}")),
     })
@@ -293,7 +294,7 @@ fn first_difference(a: &Value, b: &Value, path: &str) -> Option<String> {
 fn deployments(all: &[Manifest]) -> Vec<&Deployment> {
     all.iter()
         .filter_map(|m| match &m.object {
-            Object::Deployment(d) => Some(&**d),
+            Typed::Deployment(d) => Some(&**d),
             _ => None,
         })
         .collect()
@@ -347,17 +348,17 @@ fn every_manifest_parses_into_its_api_type_without_losing_a_field() {
     let kinds: BTreeSet<&str> = all
         .iter()
         .map(|m| match m.object {
-            Object::ServiceAccount => "ServiceAccount",
-            Object::ConfigMap(_) => "ConfigMap",
-            Object::Secret(_) => "Secret",
-            Object::Service(_) => "Service",
-            Object::Deployment(_) => "Deployment",
-            Object::Job(_) => "Job",
-            Object::Ingress(_) => "Ingress",
-            Object::Hpa(_) => "HorizontalPodAutoscaler",
-            Object::Pdb(_) => "PodDisruptionBudget",
-            Object::ScaledObject(_) => "ScaledObject",
-            Object::Kustomization(_) => "Kustomization",
+            Typed::ServiceAccount => "ServiceAccount",
+            Typed::ConfigMap(_) => "ConfigMap",
+            Typed::Secret(_) => "Secret",
+            Typed::Service(_) => "Service",
+            Typed::Deployment(_) => "Deployment",
+            Typed::Job(_) => "Job",
+            Typed::Ingress(_) => "Ingress",
+            Typed::Hpa(_) => "HorizontalPodAutoscaler",
+            Typed::Pdb(_) => "PodDisruptionBudget",
+            Typed::ScaledObject(_) => "ScaledObject",
+            Typed::Kustomization(_) => "Kustomization",
         })
         .collect();
     assert_eq!(kinds.len(), 11, "every kind is present: {kinds:?}");
@@ -378,7 +379,7 @@ fn kustomizations_list_every_manifest_beside_them() {
     let all = manifests();
     let mut seen = 0;
     for m in &all {
-        let Object::Kustomization(k) = &m.object else {
+        let Typed::Kustomization(k) = &m.object else {
             continue;
         };
         seen += 1;
@@ -530,7 +531,7 @@ fn the_server_autoscales_on_cpu_between_2_and_10() {
     let hpas: Vec<&HorizontalPodAutoscaler> = all
         .iter()
         .filter_map(|m| match &m.object {
-            Object::Hpa(h) if m.file.parent().unwrap().ends_with("base") => Some(&**h),
+            Typed::Hpa(h) if m.file.parent().unwrap().ends_with("base") => Some(&**h),
             _ => None,
         })
         .collect();
@@ -558,7 +559,7 @@ fn selectors_and_scale_targets_name_existing_deployments() {
     for m in &all {
         let file = m.file.display();
         match &m.object {
-            Object::Service(s) => {
+            Typed::Service(s) => {
                 let selector = s
                     .spec
                     .as_ref()
@@ -569,7 +570,7 @@ fn selectors_and_scale_targets_name_existing_deployments() {
                     "{file}: Service selects nothing"
                 );
             }
-            Object::Pdb(p) => {
+            Typed::Pdb(p) => {
                 let selector = p
                     .spec
                     .as_ref()
@@ -581,24 +582,24 @@ fn selectors_and_scale_targets_name_existing_deployments() {
                     "{file}: PDB selects nothing"
                 );
             }
-            Object::Hpa(h) => {
+            Typed::Hpa(h) => {
                 let target = &h.spec.as_ref().expect("spec").scale_target_ref.name;
                 assert!(
                     names.contains(target.as_str()),
                     "{file}: HPA of unknown {target}"
                 );
             }
-            Object::ScaledObject(s) => {
+            Typed::ScaledObject(s) => {
                 assert!(
                     names.contains(s.spec.scale_target_ref.name.as_str()),
                     "{file}"
                 );
             }
-            Object::Ingress(i) => {
+            Typed::Ingress(i) => {
                 let services: BTreeSet<String> = all
                     .iter()
                     .filter_map(|m| match &m.object {
-                        Object::Service(s) => s.metadata.name.clone(),
+                        Typed::Service(s) => s.metadata.name.clone(),
                         _ => None,
                     })
                     .collect();
@@ -635,8 +636,8 @@ fn every_subcommand_and_flag_exists_in_the_binary() {
     let mut roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in &all {
         let pod = match &m.object {
-            Object::Deployment(d) => pod_spec(d),
-            Object::Job(j) => j
+            Typed::Deployment(d) => pod_spec(d),
+            Typed::Job(j) => j
                 .spec
                 .as_ref()
                 .and_then(|s| s.template.spec.as_ref())
@@ -678,7 +679,7 @@ fn worker_autoscalers_cover_every_worker_and_query_known_metrics() {
     let all = manifests();
     let mut scaled = BTreeSet::new();
     for m in &all {
-        let Object::ScaledObject(s) = &m.object else {
+        let Typed::ScaledObject(s) = &m.object else {
             continue;
         };
         let target = deployment(&all, &s.spec.scale_target_ref.name);
@@ -1050,7 +1051,7 @@ fn the_adapter_rule_serves_the_metric_the_external_hpas_read() {
     let all = manifests();
     let mut external = 0;
     for m in &all {
-        let Object::Hpa(h) = &m.object else { continue };
+        let Typed::Hpa(h) = &m.object else { continue };
         for metric in h
             .spec
             .as_ref()
@@ -1108,7 +1109,7 @@ fn configuration_sets_only_known_settings_and_secrets_are_placeholders() {
     let mut secrets = 0;
     for m in &all {
         match &m.object {
-            Object::ConfigMap(c) => {
+            Typed::ConfigMap(c) => {
                 config_maps += 1;
                 let data = c.data.as_ref().expect("data");
                 for key in data.keys() {
@@ -1122,7 +1123,7 @@ fn configuration_sets_only_known_settings_and_secrets_are_placeholders() {
                     Some("json")
                 );
             }
-            Object::Secret(s) => {
+            Typed::Secret(s) => {
                 secrets += 1;
                 assert!(
                     m.file.ends_with("secret.example.yaml"),
