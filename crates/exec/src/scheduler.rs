@@ -4,6 +4,11 @@
 //! the loop sleeps until the earliest next run. Scheduled runs are enqueued with the same
 //! de-duplication key as any run of that text, so a query whose previous run is still queued or
 //! running is not enqueued again.
+//!
+//! Exactly once across schedulers: before enqueuing, the run is claimed in the store for the
+//! time it became due ([`Store::claim_scheduled_run`]) under the fencing token of
+//! [`Scheduler::with_fence`] (constant 0 without one), so two schedulers that both see a query
+//! due enqueue it once, and a deposed leader's claims are refused.
 
 use crate::job::{Job, JobKind, QueueName, run_dedup_key};
 use crate::queue::Queue;
@@ -12,16 +17,21 @@ use cairn_domain::model::DataSource;
 use cairn_domain::params::{Dialect, ParameterSpec, default_values, render};
 use cairn_domain::query_hash::query_hash;
 use cairn_domain::schedule::RefreshSchedule;
-use cairn_store::{ScheduledQuery, Store};
+use cairn_store::{ClaimOutcome, ScheduledQuery, Store};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Partial results older than this belong to no running job any more and are deleted.
 const ABANDONED_RESULT_AGE: Duration = Duration::from_secs(6 * 3600);
+
+/// A claimed run that left no trace (its job lost with a failed queue or worker) is claimed
+/// again this long after its due time, and every such period after that.
+const RECLAIM_AFTER_SECS: i64 = 600;
 
 /// The periodic tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -30,6 +40,7 @@ enum Task {
     ExpireSchedules,
     RefreshSchemas,
     CleanupResults,
+    Maintain,
 }
 
 /// Enqueues scheduled work.
@@ -38,15 +49,34 @@ pub struct Scheduler {
     store: Store,
     queue: Arc<dyn Queue>,
     settings: SchedulerSettings,
+    fence: Option<watch::Receiver<Option<u64>>>,
 }
 
 impl Scheduler {
-    /// A scheduler over this store and queue.
+    /// A scheduler over this store and queue, claiming runs with fencing token 0 (one
+    /// in-process scheduler).
     pub fn new(store: Store, queue: Arc<dyn Queue>, settings: SchedulerSettings) -> Scheduler {
         Scheduler {
             store,
             queue,
             settings,
+            fence: None,
+        }
+    }
+
+    /// Claims runs under the fencing token `fence` holds at each round: `Some(token)` while
+    /// this scheduler leads, `None` when it does not (nothing is enqueued and no maintenance
+    /// runs then).
+    pub fn with_fence(mut self, fence: watch::Receiver<Option<u64>>) -> Scheduler {
+        self.fence = Some(fence);
+        self
+    }
+
+    /// The fencing token to claim with now; `None` when not the leader.
+    fn fencing_token(&self) -> Option<u64> {
+        match &self.fence {
+            None => Some(0),
+            Some(fence) => *fence.borrow(),
         }
     }
 
@@ -56,22 +86,27 @@ impl Scheduler {
             Task::ExpireSchedules => Some(self.settings.expire_interval),
             Task::RefreshSchemas => Some(self.settings.schema_interval),
             Task::CleanupResults => self.settings.cleanup.as_ref().map(|c| c.interval),
+            Task::Maintain => self.settings.maintenance_interval,
         }
     }
 
     /// Runs every periodic task at its interval until `shutdown` is cancelled. Each task runs
-    /// once at start.
+    /// once at start, except database maintenance, first run one interval after start.
     pub async fn run(self, shutdown: CancellationToken) {
         let tasks = [
             Task::RefreshQueries,
             Task::ExpireSchedules,
             Task::RefreshSchemas,
             Task::CleanupResults,
+            Task::Maintain,
         ];
         let mut next: HashMap<Task, Instant> = tasks
             .iter()
-            .filter(|t| self.interval(**t).is_some())
-            .map(|t| (*t, Instant::now()))
+            .filter_map(|t| {
+                let every = self.interval(*t)?;
+                let first = if *t == Task::Maintain { every } else { Duration::ZERO };
+                Some((*t, Instant::now() + first))
+            })
             .collect();
         tracing::info!("scheduler started");
         while let Some((&task, &at)) = next.iter().min_by_key(|(_, at)| **at) {
@@ -99,15 +134,23 @@ impl Scheduler {
             Task::ExpireSchedules => self.expire_schedules(Utc::now()).await.map(|_| ()),
             Task::RefreshSchemas => self.refresh_schemas().await,
             Task::CleanupResults => self.cleanup_results().await,
+            Task::Maintain => self.maintain().await,
         }
     }
 
-    /// Enqueues every scheduled query that is due at `now`; returns how many jobs were new.
+    /// Enqueues every scheduled query that is due at `now` and whose run for that due time this
+    /// scheduler claims; returns how many jobs were new. Without a fencing token (not the
+    /// leader) it enqueues nothing.
     ///
     /// # Errors
-    /// When the store or the queue fails; queries with a broken schedule or parameters are
+    /// When the store or the queue fails, or when the fencing token is stale (a newer leader
+    /// claimed runs: the round stops there); queries with a broken schedule or parameters are
     /// logged and skipped, not errors.
     pub async fn refresh_queries(&self, now: DateTime<Utc>) -> Result<usize, String> {
+        let Some(token) = self.fencing_token() else {
+            tracing::debug!("not the scheduler leader: no scheduled query enqueued");
+            return Ok(0);
+        };
         let scheduled = self
             .store
             .scheduled_queries()
@@ -116,9 +159,12 @@ impl Scheduler {
         let mut sources: HashMap<i64, DataSource> = HashMap::new();
         let mut enqueued = 0;
         for sq in scheduled {
-            if sq.data_source_paused || !is_due(&sq, now) {
+            if sq.data_source_paused {
                 continue;
             }
+            let Some(due_at) = due_time(&sq, now) else {
+                continue;
+            };
             let q = &sq.query;
             let Some(ds_id) = q.data_source_id else {
                 continue;
@@ -139,6 +185,25 @@ impl Scheduler {
                     continue;
                 }
             };
+            match self
+                .store
+                .claim_scheduled_run(q.id, due_at, token)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                ClaimOutcome::Claimed => {}
+                ClaimOutcome::AlreadyClaimed => continue,
+                ClaimOutcome::StaleToken { highest } => {
+                    tracing::error!(
+                        token,
+                        highest,
+                        "stale scheduler fencing token: a newer leader claims runs; this round stops"
+                    );
+                    return Err(format!(
+                        "fencing token {token} is stale (a newer scheduler leader holds {highest})"
+                    ));
+                }
+            }
             let hash = query_hash(&text);
             let queue = QueueName::parse(&ds.scheduled_queue_name).unwrap_or(QueueName::Scheduled);
             let job = Job::new(
@@ -217,6 +282,13 @@ impl Scheduler {
         Ok(())
     }
 
+    async fn maintain(&self) -> Result<(), String> {
+        if self.fencing_token().is_none() {
+            return Ok(());
+        }
+        self.store.maintain().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
     async fn cleanup_results(&self) -> Result<(), String> {
         let Some(c) = &self.settings.cleanup else {
             return Ok(());
@@ -238,24 +310,30 @@ impl Scheduler {
     }
 }
 
-/// Whether a scheduled query is due. A query that never ran is due at once (Redash would wait
-/// for a first result that never comes); after failures it backs off from its last change.
-fn is_due(sq: &ScheduledQuery, now: DateTime<Utc>) -> bool {
-    let Some(schedule) = sq
+/// The time a scheduled query became due, when it is due at `now`: computed from the stored
+/// schedule, last result and failure count only (never from `now` itself), so every scheduler
+/// names the same due time and the claim dedupes them. A query that never ran is due at once
+/// (Redash would wait for a first result that never comes); after failures it backs off from its
+/// last change. Once a due time is [`RECLAIM_AFTER_SECS`] old, the run is due again for the
+/// start of the current such period, so a claimed run whose job was lost is not lost forever.
+fn due_time(sq: &ScheduledQuery, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let schedule = sq
         .query
         .schedule
         .as_ref()
-        .and_then(|s| RefreshSchedule::from_model(s).ok().flatten())
-    else {
-        return false;
-    };
+        .and_then(|s| RefreshSchedule::from_model(s).ok().flatten())?;
     let failures = sq.query.schedule_failures.max(0) as u32;
     let last_run = match sq.latest_retrieved_at {
         Some(t) => t,
         None if failures == 0 => DateTime::<Utc>::UNIX_EPOCH,
         None => sq.query.updated_at,
     };
-    schedule.is_due(Some(last_run), failures, now)
+    if !schedule.is_due(Some(last_run), failures, now) {
+        return None;
+    }
+    let due = schedule.next_due(Some(last_run), failures, now)?;
+    let periods = (now - due).num_seconds() / RECLAIM_AFTER_SECS;
+    due.checked_add_signed(chrono::Duration::seconds(periods * RECLAIM_AFTER_SECS))
 }
 
 /// The text of a saved query with its parameters' default values applied.

@@ -39,6 +39,9 @@ pub struct SchedulerSettings {
     pub schema_interval: Duration,
     /// Result cleanup: `None` when disabled (`REDASH_QUERY_RESULTS_CLEANUP_ENABLED=false`).
     pub cleanup: Option<CleanupSettings>,
+    /// How often the metadata database is maintained (`VACUUM (ANALYZE)` / `PRAGMA optimize`,
+    /// see `Store::maintain`); `None` disables it. The first run is one interval after start.
+    pub maintenance_interval: Option<Duration>,
 }
 
 impl Default for SchedulerSettings {
@@ -48,6 +51,7 @@ impl Default for SchedulerSettings {
             expire_interval: Duration::from_secs(3600),
             schema_interval: Duration::from_secs(1800),
             cleanup: Some(CleanupSettings::default()),
+            maintenance_interval: Some(Duration::from_secs(24 * 3600)),
         }
     }
 }

@@ -223,3 +223,104 @@ async fn paused_sources_are_skipped_and_expired_schedules_cleared() {
     assert!(s.store.query(q).await.unwrap().schedule.is_none());
     assert!(s.store.query(live).await.unwrap().schedule.is_some());
 }
+
+/// A fixed instant on a 10-minute boundary, so the re-claim periods in a test are known.
+fn fixed_now() -> chrono::DateTime<Utc> {
+    use chrono::TimeZone;
+    Utc.with_ymd_and_hms(2030, 1, 1, 0, 0, 10).unwrap()
+}
+
+fn scheduler_on(s: &Setup) -> (Scheduler, Arc<MemoryQueue>) {
+    let queue = Arc::new(MemoryQueue::new(Duration::from_secs(3600)));
+    let dyn_queue: Arc<dyn Queue> = queue.clone();
+    let scheduler = Scheduler::new(s.store.clone(), dyn_queue, SchedulerSettings::default());
+    (scheduler, queue)
+}
+
+#[tokio::test]
+async fn two_schedulers_enqueue_a_due_run_once() {
+    let s = setup().await;
+    s.scheduled_query("SELECT 1", every(600)).await;
+    // Separate queues, so the queue's de-duplication cannot hide a second enqueue.
+    let (other, other_queue) = scheduler_on(&s);
+    let now = fixed_now();
+    assert_eq!(s.scheduler.refresh_queries(now).await.unwrap(), 1);
+    assert_eq!(
+        other
+            .refresh_queries(now + Span::seconds(5))
+            .await
+            .unwrap(),
+        0,
+        "the same due time, seen a little later by another scheduler"
+    );
+    assert!(
+        other_queue
+            .dequeue(&[QueueName::Scheduled], Duration::from_millis(10))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // The run's job is lost (the first queue is gone): it is claimed again ten minutes on.
+    assert_eq!(
+        other
+            .refresh_queries(now + Span::seconds(600))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_stale_leader_stops_and_a_follower_enqueues_nothing() {
+    let s = setup().await;
+    s.scheduled_query("SELECT 1", every(600)).await;
+    let (tx_old, rx_old) = tokio::sync::watch::channel(Some(1));
+    let (_tx_new, rx_new) = tokio::sync::watch::channel(Some(2));
+    let (old, _) = scheduler_on(&s);
+    let old = old.with_fence(rx_old);
+    let (new, _) = scheduler_on(&s);
+    let new = new.with_fence(rx_new);
+    let now = fixed_now();
+    assert_eq!(new.refresh_queries(now).await.unwrap(), 1);
+    s.scheduled_query("SELECT 2", every(600)).await;
+    let err = old.refresh_queries(now).await.unwrap_err();
+    assert!(err.contains("stale"), "{err}");
+    tx_old.send(None).unwrap();
+    assert_eq!(
+        old.refresh_queries(now).await.unwrap(),
+        0,
+        "not the leader: nothing is enqueued"
+    );
+    assert_eq!(new.refresh_queries(now).await.unwrap(), 1, "the new leader goes on");
+}
+
+#[tokio::test]
+async fn the_scheduler_maintains_the_database() {
+    let s = setup().await;
+    let settings = SchedulerSettings {
+        maintenance_interval: Some(Duration::from_millis(50)),
+        ..SchedulerSettings::default()
+    };
+    let queue: Arc<dyn Queue> = s.queue.clone();
+    let scheduler = Scheduler::new(s.store.clone(), queue, settings);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let running = tokio::spawn(scheduler.run(shutdown.clone()));
+    let url = format!("sqlite://{}", s._dir.path().join("m.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mut analyzed = 0_i64;
+    for _ in 0..600 {
+        analyzed = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat1'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if analyzed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    running.await.unwrap();
+    assert_eq!(analyzed, 1, "ANALYZE ran: its statistics table exists");
+}
