@@ -12,35 +12,65 @@
 //! - [`password`]: password hashes (argon2id; Redash's sha512-crypt verifies).
 //! - [`error`]: one error type answered as `{"message": ...}` with the right status.
 //! - [`serialize`]: Redash's JSON shapes.
-//! - [`download`]: results streamed as JSON, CSV, TSV or XLSX.
+//! - [`download`]: results streamed as JSON, CSV, TSV or XLSX, with download controls.
+//! - [`throttle`]: the per-download byte-rate limit.
+//! - [`metrics`]: Prometheus metrics and `GET /metrics`.
+//! - [`server`]: the accept loop and graceful shutdown.
 //! - [`state`]: what handlers share.
 
 pub mod auth;
 pub mod download;
 pub mod error;
+pub mod metrics;
 pub mod password;
 pub mod routes;
 pub mod serialize;
+pub mod server;
 pub mod session;
 pub mod state;
+pub mod throttle;
 
+pub use server::{App, serve_app};
 pub use state::{AppState, ServerSettings};
 
 use axum::Router;
-use axum::serve::ListenerExt;
 use std::future::Future;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
-/// The whole application, ready to serve or to call with `oneshot` in tests.
-pub fn app(state: AppState) -> Router {
-    routes::router()
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+/// The whole application, ready to serve (or, through [`App::router`], to call with `oneshot`
+/// in tests).
+pub fn app(state: AppState) -> App {
+    app_with(state, Router::new())
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves, then stops accepting and lets
-/// requests in flight finish.
+/// The API with `extra` routes merged in (the web UI), ready to serve.
+pub fn app_with(state: AppState, extra: Router<AppState>) -> App {
+    build(routes::router().merge(extra), state)
+}
+
+/// Only `/ping`, `/ready` and `/metrics`, for the processes that serve no API (workers,
+/// schedulers). `/ready` fails once `draining` is cancelled, which the caller does when its
+/// own shutdown begins, as [`serve_app`] does when the listener's does.
+pub fn health_app(mut state: AppState, draining: CancellationToken) -> App {
+    state.draining = draining;
+    build(routes::health_router(), state)
+}
+
+/// `routes` with the metrics and tracing layers, over `state`.
+fn build(routes: Router<AppState>, state: AppState) -> App {
+    let draining = state.draining.clone();
+    let grace = state.settings.shutdown_grace;
+    let router = routes
+        .layer(axum::middleware::from_fn(metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state);
+    App::new(router, draining, grace)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then shuts down gracefully (see
+/// [`serve_app`]).
 ///
 /// # Errors
 /// When the listener fails.
@@ -50,37 +80,4 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     serve_app(listener, app(state), shutdown).await
-}
-
-/// The API with `extra` routes merged in (the web UI), ready to serve.
-pub fn app_with(state: AppState, extra: Router<AppState>) -> Router {
-    routes::router()
-        .merge(extra)
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
-}
-
-/// Serves a built application (see [`app`], [`app_with`]) like [`serve`]; handlers see the
-/// peer address (`ConnectInfo`), which the login rate limit keys on.
-///
-/// # Errors
-/// When the listener fails.
-pub async fn serve_app(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // Responses are written as headers, then body blocks: without TCP_NODELAY, Nagle's
-    // algorithm holds the second write until the client's delayed ACK (about 40 ms).
-    let listener = listener.tap_io(|socket| {
-        if let Err(e) = socket.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
 }

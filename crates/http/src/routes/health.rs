@@ -1,4 +1,5 @@
-//! `/ping` (liveness, no auth) and `/status.json` (admins), and `GET /api/session`.
+//! `/ping` (liveness, no auth), `/ready` (readiness, no auth), `/status.json` (admins), and
+//! `GET /api/session`.
 
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -6,11 +7,106 @@ use crate::serialize::user_json;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
+use std::fmt::Display;
+use std::time::Duration;
+
+/// How long each readiness check may take before it counts as failed.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// `GET /ping`: `PONG.`, with no database or queue access, so it stays fast under load.
 pub async fn ping() -> &'static str {
     "PONG."
+}
+
+/// `GET /ready`: whether this server should get traffic. 200 `{"ok": true, "checks": {...}}`
+/// when the metadata database answers, its schema is the one this binary knows, and the queue
+/// backend answers (each within 2 s, checked at once); else 503 with the failing checks named
+/// in `message` and `ok: false` on each. Once shutdown begins it answers 503 (`draining`) at
+/// once, so a balancer stops sending new requests while those in flight finish.
+///
+/// Failure details go to the log, not to this unauthenticated answer.
+pub async fn ready(State(app): State<AppState>) -> Response {
+    let mut checks = Map::new();
+    if app.draining.is_cancelled() {
+        checks.insert("draining".into(), failed("the server is shutting down"));
+        return readiness(checks);
+    }
+    let (schema, queue) = tokio::join!(
+        probe("database", app.store.schema_version()),
+        probe("queue", app.queue.sizes())
+    );
+    match schema {
+        Ok(found) => {
+            checks.insert("database".into(), json!({"ok": true}));
+            let known = app.store.known_schema_version();
+            let schema = if found == known {
+                json!({"ok": true, "version": found})
+            } else {
+                let mut check = failed(if found < known {
+                    "migrations are pending: run cairn migrate"
+                } else {
+                    "the database was migrated by a newer Cairn"
+                });
+                check["version"] = json!(found);
+                check["expected"] = json!(known);
+                check
+            };
+            checks.insert("schema".into(), schema);
+        }
+        Err(e) => {
+            checks.insert("database".into(), failed(e));
+            checks.insert("schema".into(), failed("unknown: the database did not answer"));
+        }
+    }
+    checks.insert(
+        "queue".into(),
+        queue.map_or_else(failed, |_| json!({"ok": true})),
+    );
+    readiness(checks)
+}
+
+/// Runs one readiness check under [`CHECK_TIMEOUT`]; a failure is logged with its cause and
+/// described in a few words.
+async fn probe<T, E: Display>(
+    name: &str,
+    check: impl Future<Output = Result<T, E>>,
+) -> Result<T, &'static str> {
+    match tokio::time::timeout(CHECK_TIMEOUT, check).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            tracing::warn!(check = name, error = %e, "readiness check failed");
+            Err("failed: the server log has the cause")
+        }
+        Err(_) => {
+            tracing::warn!(check = name, "readiness check timed out");
+            Err("no answer within 2 s")
+        }
+    }
+}
+
+fn failed(error: impl Display) -> Value {
+    json!({"ok": false, "error": error.to_string()})
+}
+
+/// 200 when every check passed, else 503 naming the failed ones.
+fn readiness(checks: Map<String, Value>) -> Response {
+    let failing: Vec<&str> = checks
+        .iter()
+        .filter(|(_, c)| c["ok"] != json!(true))
+        .map(|(name, _)| name.as_str())
+        .collect();
+    if failing.is_empty() {
+        return Json(json!({"ok": true, "checks": checks})).into_response();
+    }
+    let message = format!("Not ready: {}.", failing.join(", "));
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({"ok": false, "message": message, "checks": checks})),
+    )
+        .into_response()
 }
 
 /// `GET /status.json` (admins): counts and queue sizes in Redash's shape.

@@ -40,6 +40,14 @@ async fn method_not_allowed() -> AppError {
     )
 }
 
+/// `/ping`, `/ready` and `/metrics`: what every process serves, API or not.
+pub fn health_router() -> Router<AppState> {
+    Router::new()
+        .route("/ping", get(health::ping))
+        .route("/ready", get(health::ready))
+        .route("/metrics", get(crate::metrics::metrics))
+}
+
 /// Every route of the API.
 pub fn router() -> Router<AppState> {
     use dashboards as d;
@@ -47,8 +55,7 @@ pub fn router() -> Router<AppState> {
     use queries as q;
     use query_results as qr;
     use visualizations as v;
-    Router::new()
-        .route("/ping", get(health::ping))
+    health_router()
         .route("/status.json", get(health::status))
         .route("/api/session", get(health::session))
         .route("/api/session/login", post(crate::session::login))

@@ -8,4 +8,5 @@ mod dashboards;
 mod data_sources;
 mod downloads;
 mod execution;
+mod ops;
 mod queries;
