@@ -1,6 +1,10 @@
-//! Time to drain one master of a 3-master cluster (about 5461 slots, 66.7k small keys):
-//! redis-cli --cluster rebalance with weight 0 versus Cairn's legacy (serial and parallel) and
-//! atomic paths. Needs redis-server, redis-cli and a Valkey 9 server (see cairn-testkit).
+//! Time to drain one master of a 3-master Redis 7 cluster (5461 slots go to the two others):
+//! `redis-cli --cluster rebalance --cluster-weight <drained>=0` against Cairn's legacy apply of
+//! the same drain (same slots leave the same node; redis-cli picks its own split between the two
+//! receivers), with empty slots and with 100k small keys spread over all slots (about 33.3k of
+//! them move). The two tools run on fresh, identical clusters, interleaved, `ROUNDS` times
+//! (default 2), and the ratio of the medians is printed. Cairn's atomic path (Valkey 9, needs
+//! `CAIRN_VALKEY_SERVER`) is timed once per key count for reference.
 //!
 //! `cargo run --release -p cairn-slots --example apply_speed`
 
@@ -13,23 +17,24 @@ use cairn_slots_planner::{Mode, Policy, plan};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, redis_cli};
 use std::time::{Duration, Instant};
 
-const KEYS: u64 = 66_700;
-
-async fn prepared(flavor: Flavor) -> (RedisCluster, Cluster) {
+async fn prepared(flavor: Flavor, keys: u64) -> (RedisCluster, Cluster) {
     let c = RedisCluster::start(ClusterSpec {
         flavor,
         masters: 3,
         replicas: 0,
     });
     let found = Cluster::discover(&c.seed()).await.expect("discover");
-    populate(&found, &KeySpace::spread("k:", KEYS), 16, 100, 32)
-        .await
-        .expect("populate");
+    if keys > 0 {
+        populate(&found, &KeySpace::spread("k:", keys), 16, 100, 32)
+            .await
+            .expect("populate");
+    }
     (c, found)
 }
 
-async fn cairn(flavor: Flavor, method: Method, parallel: usize) {
-    let (c, found) = prepared(flavor).await;
+/// Seconds for Cairn to drain the first master, including the final verification.
+async fn cairn(flavor: Flavor, method: Method, keys: u64) -> f64 {
+    let (c, found) = prepared(flavor, keys).await;
     let drained = found.masters().next().expect("a master").id().to_string();
     let cfg = MeasureConfig {
         window: Duration::ZERO,
@@ -50,22 +55,20 @@ async fn cairn(flavor: Flavor, method: Method, parallel: usize) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = ApplyOptions::new(dir.path().join("journal"));
     opts.method = method;
-    opts.max_parallel = parallel;
     let t = Instant::now();
     let r = apply(&found, &p, &opts, &Silent).await.expect("apply");
+    let secs = t.elapsed().as_secs_f64();
     println!(
-        "cairn {:<6} {:?} parallel {parallel}: {} slots, {} keys in {:.2} s (incl. final verification)",
-        r.method,
-        flavor,
-        r.moves,
-        r.keys,
-        t.elapsed().as_secs_f64()
+        "  cairn {:<6} {flavor:?}: {} slots, {} keys in {secs:.2} s",
+        r.method, r.moves, r.keys
     );
     drop(c);
+    secs
 }
 
-async fn redis_cli_rebalance() {
-    let (c, found) = prepared(Flavor::Redis).await;
+/// Seconds for redis-cli to drain the first master.
+async fn redis_cli_rebalance(keys: u64) -> f64 {
+    let (c, found) = prepared(Flavor::Redis, keys).await;
     let drained = found.masters().next().expect("a master").id().to_string();
     let t = Instant::now();
     let out = std::process::Command::new(redis_cli())
@@ -86,14 +89,35 @@ async fn redis_cli_rebalance() {
     let secs = t.elapsed().as_secs_f64();
     let after = Cluster::discover(&c.seed()).await.expect("discover");
     let left = after.ownership().slots_of(&drained).len();
-    println!("redis-cli rebalance Redis: drained to {left} slots in {secs:.2} s");
+    println!("  redis-cli rebalance Redis: drained to {left} slots in {secs:.2} s");
+    secs
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 #[tokio::main]
 async fn main() {
-    redis_cli_rebalance().await;
-    cairn(Flavor::Redis, Method::Legacy, 1).await;
-    cairn(Flavor::Redis, Method::Legacy, 4).await;
-    cairn(Flavor::Valkey, Method::Legacy, 4).await;
-    cairn(Flavor::Valkey, Method::Atomic, 1).await;
+    let rounds: usize = std::env::var("ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
+    for keys in [0u64, 100_000] {
+        println!("drain 1 of 3 masters, {keys} keys in the cluster, {rounds} rounds:");
+        let (mut cli, mut legacy) = (Vec::new(), Vec::new());
+        for _ in 0..rounds {
+            cli.push(redis_cli_rebalance(keys).await);
+            legacy.push(cairn(Flavor::Redis, Method::Legacy, keys).await);
+        }
+        let (cli, legacy) = (median(cli), median(legacy));
+        println!(
+            "  => redis-cli {cli:.2} s, cairn legacy {legacy:.2} s (medians): {:.1}x faster",
+            cli / legacy
+        );
+        if std::env::var_os("CAIRN_VALKEY_SERVER").is_some() {
+            cairn(Flavor::Valkey, Method::Atomic, keys).await;
+        }
+    }
 }

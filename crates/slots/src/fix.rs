@@ -24,8 +24,10 @@ use cairn_slots_planner::Move;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-/// One repair.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One repair. Serialized (for `--json`) with a `kind` tag: `finish-migration`,
+/// `close-migrating`, `close-importing`, `assign-ownerless`, `propagate`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum FixAction {
     /// Finish moving `slot` from `from` to `to`.
     FinishMigration {

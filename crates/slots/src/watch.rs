@@ -12,7 +12,7 @@ use crate::cluster::Cluster;
 use crate::error::SlotsError;
 use crate::lease::Lease;
 use crate::measure::{MeasureConfig, measure};
-use crate::migrate::{ApplyOptions, Progress, apply};
+use crate::migrate::{ApplyOptions, ApplyReport, Progress, apply};
 use crate::router::{Router, SlotMap};
 use cairn_slots_planner::{Policy, plan};
 use std::sync::{Arc, Mutex};
@@ -45,6 +45,33 @@ pub struct WatchConfig {
     pub lease_ttl: Duration,
     /// Stop after this many rounds (tests); `None` runs forever.
     pub rounds: Option<usize>,
+}
+
+/// What one round did, for `cairn slots watch --json` (one object per round).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct RoundReport {
+    /// 1-based round number.
+    pub round: u64,
+    /// `follower` (another replica holds the lease), `balanced` (at or below the trigger),
+    /// `waiting` (above the trigger, not yet for `sustain`, or nothing to move), `lease-lost`,
+    /// `applied` or `error`.
+    pub action: String,
+    /// Whether this replica held the lease.
+    pub leader: bool,
+    /// Fencing token of the holding (0 when not leader).
+    pub fencing_token: u64,
+    /// Worst normalised load measured this round (absent when nothing was measured).
+    pub worst_load: Option<f64>,
+    /// The planner's lower bound for it.
+    pub lower_bound: Option<f64>,
+    /// Moves in this round's plan.
+    pub planned_moves: usize,
+    /// The apply's outcome, when the round applied.
+    pub apply: Option<ApplyReport>,
+    /// The error, when the round failed.
+    pub error: Option<String>,
+    /// Wall time of the round, milliseconds.
+    pub elapsed_ms: u64,
 }
 
 /// What the metrics endpoint reports.
@@ -161,6 +188,20 @@ pub async fn run(
     metrics: Arc<Mutex<WatchMetrics>>,
     progress: &dyn Progress,
 ) -> Result<(), SlotsError> {
+    run_with(seed, cfg, metrics, progress, &|_| {}).await
+}
+
+/// [`run`], calling `on_round` with each round's [`RoundReport`].
+///
+/// # Errors
+/// As [`run`].
+pub async fn run_with(
+    seed: &str,
+    cfg: &WatchConfig,
+    metrics: Arc<Mutex<WatchMetrics>>,
+    progress: &dyn Progress,
+    on_round: &(dyn Fn(&RoundReport) + Send + Sync),
+) -> Result<(), SlotsError> {
     let cluster = Cluster::discover(seed).await?;
     let mut router = Router::new(
         Arc::new(SlotMap::from_cluster(&cluster)),
@@ -171,7 +212,7 @@ pub async fn run(
     let mut round = 0usize;
     loop {
         let started = Instant::now();
-        match one_round(
+        let mut report = match one_round(
             seed,
             cfg,
             &mut lease,
@@ -182,14 +223,22 @@ pub async fn run(
         )
         .await
         {
-            Ok(()) => {}
+            Ok(r) => r,
             Err(e) => {
                 tracing::error!(error = %e, "watch round failed");
                 metrics.lock().unwrap_or_else(|e| e.into_inner()).errors += 1;
+                RoundReport {
+                    action: "error".into(),
+                    error: Some(e.to_string()),
+                    ..RoundReport::default()
+                }
             }
-        }
+        };
         metrics.lock().unwrap_or_else(|e| e.into_inner()).rounds += 1;
         round += 1;
+        report.round = round as u64;
+        report.elapsed_ms = started.elapsed().as_millis() as u64;
+        on_round(&report);
         if cfg.rounds.is_some_and(|n| round >= n) {
             let _ = lease.release(&mut router).await;
             return Ok(());
@@ -208,7 +257,8 @@ async fn one_round(
     above_since: &mut Option<Instant>,
     metrics: &Arc<Mutex<WatchMetrics>>,
     progress: &dyn Progress,
-) -> Result<(), SlotsError> {
+) -> Result<RoundReport, SlotsError> {
+    let mut report = RoundReport::default();
     let lease_err =
         |e: redis::RedisError| SlotsError::refused(format!("lease: {e}"), "check the cluster");
     let leader = lease.acquire_or_renew(router).await.map_err(lease_err)?;
@@ -217,9 +267,12 @@ async fn one_round(
         m.leader = leader;
         m.fencing_token = lease.token().unwrap_or(0);
     }
+    report.leader = leader;
+    report.fencing_token = lease.token().unwrap_or(0);
     if !leader {
+        report.action = "follower".into();
         *above_since = None;
-        return Ok(());
+        return Ok(report);
     }
     let cluster = Cluster::discover(seed).await?;
     let snapshot = measure(&cluster, &cfg.measure).await?;
@@ -234,19 +287,25 @@ async fn one_round(
         m.worst_load = made.max_mean_before;
         m.lower_bound = made.lower_bound;
     }
+    report.worst_load = Some(made.max_mean_before);
+    report.lower_bound = Some(made.lower_bound);
+    report.planned_moves = made.moves.len();
     if made.max_mean_before <= cfg.trigger {
+        report.action = "balanced".into();
         *above_since = None;
-        return Ok(());
+        return Ok(report);
     }
     let since = *above_since.get_or_insert_with(Instant::now);
     if since.elapsed() < cfg.sustain || made.moves.is_empty() {
+        report.action = "waiting".into();
         tracing::info!(worst = made.max_mean_before, above_for = ?since.elapsed(), "unbalanced; waiting for the sustain window");
-        return Ok(());
+        return Ok(report);
     }
     // The lease may have been lost while measuring: check right before acting.
     if !lease.still_held(router).await.map_err(lease_err)? {
         metrics.lock().unwrap_or_else(|e| e.into_inner()).leader = false;
-        return Ok(());
+        report.action = "lease-lost".into();
+        return Ok(report);
     }
     tracing::info!(
         moves = made.moves.len(),
@@ -254,10 +313,12 @@ async fn one_round(
         worst = made.max_mean_before,
         "applying"
     );
-    let report = apply(&cluster, &made, &cfg.apply, progress).await?;
+    let applied = apply(&cluster, &made, &cfg.apply, progress).await?;
     let mut m = metrics.lock().unwrap_or_else(|e| e.into_inner());
     m.applied_rounds += 1;
-    m.moves += report.moves as u64;
+    m.moves += applied.moves as u64;
     *above_since = None;
-    Ok(())
+    report.action = "applied".into();
+    report.apply = Some(applied);
+    Ok(report)
 }

@@ -157,9 +157,55 @@ impl Journal {
         line.push(b'\n');
         self.file.write_all(&line).map_err(io)?;
         let must = matches!(record, Record::Start { .. } | Record::Finished);
-        if must || self.synced_at.elapsed() >= SYNC_EVERY {
+        if must {
             self.sync()?;
+        } else if self.synced_at.elapsed() >= SYNC_EVERY {
+            self.sync_soon()?;
         }
+        Ok(())
+    }
+
+    /// Appends several records in one `write`; synced like [`Journal::write`].
+    ///
+    /// # Errors
+    /// [`JournalError::Io`].
+    pub fn write_many(&mut self, records: &[Record]) -> Result<(), JournalError> {
+        let mut buf = Vec::new();
+        for r in records {
+            // Records are plain data: serializing cannot fail.
+            serde_json::to_writer(&mut buf, r).expect("journal records serialize");
+            buf.push(b'\n');
+        }
+        self.file
+            .write_all(&buf)
+            .map_err(|source| JournalError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        if self.synced_at.elapsed() >= SYNC_EVERY {
+            self.sync_soon()?;
+        }
+        Ok(())
+    }
+
+    /// Starts a sync without waiting for it when running inside a Tokio runtime (the hot path
+    /// of an apply must not wait for the disk), else syncs at once. A failed background sync is
+    /// logged; the final [`Journal::sync`] of a run reports errors.
+    fn sync_soon(&mut self) -> Result<(), JournalError> {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return self.sync();
+        };
+        let file = self.file.try_clone().map_err(|source| JournalError::Io {
+            path: self.path.clone(),
+            source,
+        })?;
+        let path = self.path.clone();
+        rt.spawn_blocking(move || {
+            if let Err(e) = file.sync_data() {
+                tracing::warn!(path = %path.display(), error = %e, "journal sync failed");
+            }
+        });
+        self.synced_at = std::time::Instant::now();
         Ok(())
     }
 

@@ -30,7 +30,7 @@ pub struct Moved {
     pub bytes: u64,
 }
 
-fn setslot(slot: u16, state: &str, id: &str) -> redis::Cmd {
+pub(super) fn setslot(slot: u16, state: &str, id: &str) -> redis::Cmd {
     let mut c = redis::cmd("CLUSTER");
     c.arg("SETSLOT").arg(slot).arg(state).arg(id);
     c
@@ -69,7 +69,11 @@ async fn query_as<T: redis::FromRedisValue>(
 }
 
 /// Sizes of `keys` by `MEMORY USAGE` (0 for keys that vanished).
-async fn sizes(node: &NodeClient, keys: &[Vec<u8>], asking: bool) -> Result<Vec<u64>, SlotsError> {
+pub(super) async fn sizes(
+    node: &NodeClient,
+    keys: &[Vec<u8>],
+    asking: bool,
+) -> Result<Vec<u64>, SlotsError> {
     let mut pipe = redis::pipe();
     for k in keys {
         if asking {
@@ -93,7 +97,12 @@ async fn sizes(node: &NodeClient, keys: &[Vec<u8>], asking: bool) -> Result<Vec<
         .collect())
 }
 
-fn check_big(slot: u16, keys: &[Vec<u8>], sizes: &[u64], limit: u64) -> Result<(), SlotsError> {
+pub(super) fn check_big(
+    slot: u16,
+    keys: &[Vec<u8>],
+    sizes: &[u64],
+    limit: u64,
+) -> Result<(), SlotsError> {
     if limit == 0 {
         return Ok(());
     }
@@ -190,7 +199,7 @@ pub async fn move_slot(ctx: &Ctx<'_>, mv: &Move) -> Result<Moved, SlotsError> {
 }
 
 /// `CLUSTER SETSLOT slot NODE owner` on the owner, then `first_after` (the source), then every
-/// other master.
+/// other master at once.
 ///
 /// # Errors
 /// A command error.
@@ -205,10 +214,16 @@ pub async fn assign_everywhere(
     if let Some(src) = first_after {
         let _: () = ctx.cluster.client(src)?.query(&cmd).await?;
     }
+    let mut others = Vec::new();
     for m in ctx.cluster.masters() {
         if m.id() != owner && Some(m.id()) != first_after {
-            let _: () = ctx.cluster.client(m.id())?.query(&cmd).await?;
+            let c = ctx.cluster.client(m.id())?;
+            let cmd = &cmd;
+            others.push(async move { c.query::<()>(cmd).await });
         }
+    }
+    for r in futures::future::join_all(others).await {
+        r?;
     }
     Ok(())
 }
@@ -284,14 +299,14 @@ pub async fn migrate_keys(
 }
 
 /// Where keys go: the node and its MIGRATE address and timeout.
-struct Target<'a> {
-    node: &'a NodeClient,
-    host: &'a str,
-    port: &'a str,
-    timeout_ms: u64,
+pub(super) struct Target<'a> {
+    pub(super) node: &'a NodeClient,
+    pub(super) host: &'a str,
+    pub(super) port: &'a str,
+    pub(super) timeout_ms: u64,
 }
 
-async fn resolve_busy(
+pub(super) async fn resolve_busy(
     src: &NodeClient,
     dst: &Target<'_>,
     slot: u16,

@@ -6,20 +6,24 @@
 //!    is refused before anything is touched.
 //! 2. A journal ([`journal`]) records each step before it is sent, so a crash leaves a file that
 //!    `resume` finishes from (see its durability notes).
-//! 3. Moves run in plan order, at most `max_parallel` at once in total and on any one node
-//!    (each slot's protocol is independent; overlapping them hides the round trips that make
-//!    redis-cli take a millisecond per slot). `--max-parallel 1` moves strictly one slot at a
-//!    time.
+//! 3. Moves run in plan order, at most `max_parallel` slots at once (each slot's protocol is
+//!    independent; overlapping them hides the round trips that make redis-cli take a millisecond
+//!    per slot). A fresh apply moves slots of one (source, target) pair in batches of up to
+//!    [`SLOTS_PER_BATCH`] that share every round trip ([`batch`]); `resume` and `fix` move slot
+//!    by slot, probing each slot's state first ([`legacy`]). `--max-parallel 1` moves strictly
+//!    one slot at a time.
 //! 4. At the end every node must agree that each moved slot belongs to its target, and the
 //!    cluster must be healthy again.
 //!
 //! # Layout
 //! - [`legacy`]: the `SETSLOT`/`MIGRATE` protocol, idempotent for resume.
+//! - [`batch`]: the same protocol for many slots at once, for a fresh apply.
 //! - [`atomic`]: Valkey 9 `CLUSTER MIGRATESLOTS`.
 //! - [`journal`]: the crash journal.
 //! - [`throttle`]: keys/s and bytes/s limits shared by all moves.
 
 pub mod atomic;
+pub mod batch;
 pub mod journal;
 pub mod legacy;
 pub mod throttle;
@@ -55,7 +59,7 @@ pub enum Method {
 pub struct ApplyOptions {
     /// Migration method.
     pub method: Method,
-    /// Slots in flight at once, in total and on any one node.
+    /// Slots in flight at once.
     pub max_parallel: usize,
     /// Keys per `MIGRATE` call.
     pub keys_per_migrate: usize,
@@ -82,8 +86,8 @@ impl ApplyOptions {
     pub fn new(journal: PathBuf) -> ApplyOptions {
         ApplyOptions {
             method: Method::Auto,
-            max_parallel: 4,
-            keys_per_migrate: 100,
+            max_parallel: 512,
+            keys_per_migrate: 500,
             migrate_timeout: Duration::from_secs(60),
             max_keys_per_sec: None,
             max_bytes_per_sec: None,
@@ -220,6 +224,29 @@ impl<'a> Ctx<'a> {
         })
     }
 
+    /// Records the same step of many slots, in one write.
+    ///
+    /// # Errors
+    /// [`SlotsError::Journal`].
+    pub fn journal_many(&self, step: Step, slots: &[u16]) -> Result<(), SlotsError> {
+        let records: Vec<Record> = slots
+            .iter()
+            .map(|&slot| Record::Step {
+                slot,
+                step: step.as_str().into(),
+            })
+            .collect();
+        self.record_many(&records)
+    }
+
+    fn record_many(&self, records: &[Record]) -> Result<(), SlotsError> {
+        self.journal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .write_many(records)?;
+        Ok(())
+    }
+
     fn record(&self, r: &Record) -> Result<(), SlotsError> {
         self.journal
             .lock()
@@ -230,7 +257,7 @@ impl<'a> Ctx<'a> {
 }
 
 /// The outcome of an apply or resume.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ApplyReport {
     /// Moves completed in this run.
     pub moves: usize,
@@ -418,64 +445,93 @@ async fn run(
     Ok(report)
 }
 
+/// Most slots of one (source, target) pair that a fresh apply moves together.
+pub const SLOTS_PER_BATCH: usize = 128;
+
+/// Splits `moves` into units of work: batches of one (source, target) pair, at most `size`
+/// slots each, in order of their first move.
+fn batches(moves: &[Move], size: usize) -> Vec<Vec<&Move>> {
+    let mut out: Vec<Vec<&Move>> = Vec::new();
+    let mut open: HashMap<(&str, &str), usize> = HashMap::new();
+    for m in moves {
+        let key = (m.from.as_str(), m.to.as_str());
+        match open.get(&key) {
+            Some(&i) if out[i].len() < size => out[i].push(m),
+            _ => {
+                open.insert(key, out.len());
+                out.push(vec![m]);
+            }
+        }
+    }
+    out
+}
+
+/// One unit: a batch on a fresh apply, else one slot with its state probes.
+async fn move_unit(ctx: &Ctx<'_>, unit: &[&Move]) -> Result<Vec<legacy::Moved>, SlotsError> {
+    match unit {
+        [m] if !ctx.fresh => Ok(vec![legacy::move_slot(ctx, m).await?]),
+        _ if !ctx.fresh => Err(SlotsError::refused(
+            "internal: several slots in one unit of a resume",
+            "report this bug",
+        )),
+        _ => batch::move_slots(ctx, &unit[0].from, &unit[0].to, unit).await,
+    }
+}
+
 async fn run_legacy(
     ctx: &Ctx<'_>,
     moves: &[Move],
     report: &mut ApplyReport,
 ) -> Result<(), SlotsError> {
-    let mut queue: Vec<&Move> = moves.iter().collect();
-    let mut busy: HashMap<&str, usize> = HashMap::new();
-    let per_node = ctx.opts.max_parallel.max(1);
+    let limit = ctx.opts.max_parallel.max(1);
+    let todo = &moves[..ctx.opts.stop_after.unwrap_or(moves.len()).min(moves.len())];
+    let size = if ctx.fresh {
+        limit.min(SLOTS_PER_BATCH)
+    } else {
+        1
+    };
+    let mut queue = batches(todo, size).into_iter().peekable();
     let mut running = FuturesUnordered::new();
+    let mut in_flight = 0usize;
     let mut first_error: Option<SlotsError> = None;
-    let mut completed = 0usize;
     loop {
-        let may_start = first_error.is_none()
-            && ctx
-                .opts
-                .stop_after
-                .is_none_or(|n| completed + running.len() < n);
-        if may_start {
-            let mut i = 0;
-            while i < queue.len() && running.len() < ctx.opts.max_parallel.max(1) {
-                let m = queue[i];
-                let load = |n: &str| busy.get(n).copied().unwrap_or(0);
-                if load(&m.from) >= per_node || load(&m.to) >= per_node {
-                    i += 1;
-                    continue;
-                }
-                queue.remove(i);
-                *busy.entry(&m.from).or_default() += 1;
-                *busy.entry(&m.to).or_default() += 1;
-                ctx.progress.move_started(m);
-                running.push(async move { (m, legacy::move_slot(ctx, m).await) });
-                if ctx
-                    .opts
-                    .stop_after
-                    .is_some_and(|n| completed + running.len() >= n)
-                {
-                    break;
-                }
+        while first_error.is_none() {
+            let Some(next) = queue.peek() else {
+                break;
+            };
+            if in_flight > 0 && in_flight + next.len() > limit {
+                break;
             }
+            let Some(unit) = queue.next() else {
+                break;
+            };
+            in_flight += unit.len();
+            for m in &unit {
+                ctx.progress.move_started(m);
+            }
+            running.push(async move {
+                let r = move_unit(ctx, &unit).await;
+                (unit, r)
+            });
         }
-        let Some((m, result)) = running.next().await else {
+        let Some((unit, result)) = running.next().await else {
             break;
         };
-        for node in [m.from.as_str(), m.to.as_str()] {
-            if let Some(n) = busy.get_mut(node) {
-                *n -= 1;
-            }
-        }
+        in_flight -= unit.len();
         match result {
             Ok(moved) => {
-                ctx.record(&Record::Done { slot: m.slot })?;
-                ctx.progress.move_done(m);
-                report.moves += 1;
-                report.keys += moved.keys;
-                completed += 1;
+                let done: Vec<Record> =
+                    unit.iter().map(|m| Record::Done { slot: m.slot }).collect();
+                ctx.record_many(&done)?;
+                for (m, k) in unit.iter().zip(moved) {
+                    ctx.progress.move_done(m);
+                    report.moves += 1;
+                    report.keys += k.keys;
+                }
             }
             Err(e) => {
-                tracing::error!(slot = m.slot, error = %e, "slot move failed");
+                let slots: Vec<u16> = unit.iter().map(|m| m.slot).collect();
+                tracing::error!(?slots, error = %e, "slot move failed");
                 first_error.get_or_insert(e);
             }
         }
@@ -483,7 +539,7 @@ async fn run_legacy(
     if let Some(e) = first_error {
         return Err(e);
     }
-    report.stopped_early = !queue.is_empty();
+    report.stopped_early = todo.len() < moves.len();
     Ok(())
 }
 

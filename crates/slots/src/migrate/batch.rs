@@ -1,0 +1,223 @@
+//! A fresh apply's legacy moves, many slots of one (source, target) pair at a time.
+//!
+//! The protocol is [`legacy`]'s, step for step and in the same order for every slot; only the
+//! round trips are shared. For a batch of slots:
+//! 1. big-key check on the source: one pipeline of `COUNTKEYSINSLOT` for all slots, then
+//!    `GETKEYSINSLOT` and `MEMORY USAGE` pipelined for the non-empty ones only (a big key stops
+//!    the batch while nothing is open);
+//! 2. one pipeline of `SETSLOT IMPORTING` on the target, then one of `SETSLOT MIGRATING` +
+//!    `GETKEYSINSLOT` per slot on the source. The first key batch is read *after* the slot is
+//!    migrating (the source no longer creates keys of it), so a slot that reads empty here is
+//!    empty for good and skips step 3;
+//! 3. while any slot has keys left: one pipeline on the source's `MIGRATE` connection of
+//!    `MIGRATE ... KEYS` + `GETKEYSINSLOT` per slot (each `GETKEYSINSLOT` runs after its
+//!    `MIGRATE`, so it is also the emptiness check). `BUSYKEY` is resolved per slot as in
+//!    [`legacy`];
+//! 4. `SETSLOT NODE target` pipelined on the target, then on the source, then on every other
+//!    master concurrently (redis-cli sends it to every master too; the others would otherwise
+//!    learn it only by gossip).
+//!
+//! Journal records are written per slot before each step, in one write per batch and step.
+//! Server-side, batching also matters: Redis saves `nodes.conf` (with `fsync`) once per event
+//! loop iteration after a `SETSLOT`, so a pipeline of SETSLOTs costs about one save.
+//!
+//! [`legacy`]: super::legacy
+
+use super::legacy::{Moved, Target, check_big, resolve_busy, setslot, sizes};
+use super::{Ctx, Step};
+use crate::client::NodeClient;
+use crate::error::SlotsError;
+use cairn_slots_planner::Move;
+use redis::{FromRedisValue, RedisResult, Value};
+
+/// Keys of `slot` on `node` larger than the limit stop the batch before anything is opened.
+async fn precheck(ctx: &Ctx<'_>, src: &NodeClient, slots: &[u16]) -> Result<(), SlotsError> {
+    let limit = ctx.opts.max_key_bytes;
+    if limit == 0 {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for &s in slots {
+        pipe.cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(s);
+    }
+    let counts: Vec<u64> = run(src, &pipe, "CLUSTER COUNTKEYSINSLOT").await?;
+    let full: Vec<(u16, u64)> = slots
+        .iter()
+        .copied()
+        .zip(counts)
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    if full.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    for &(s, n) in &full {
+        pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(s).arg(n);
+    }
+    let keys: Vec<Vec<Vec<u8>>> = run(src, &pipe, "CLUSTER GETKEYSINSLOT").await?;
+    for ((slot, _), keys) in full.iter().zip(keys) {
+        for chunk in keys.chunks(1000) {
+            check_big(*slot, chunk, &sizes(src, chunk, false).await?, limit)?;
+        }
+    }
+    Ok(())
+}
+
+async fn run<T: FromRedisValue>(
+    node: &NodeClient,
+    pipe: &redis::Pipeline,
+    what: &str,
+) -> Result<T, SlotsError> {
+    let mut conn = node.connection();
+    pipe.query_async(&mut conn)
+        .await
+        .map_err(|e| SlotsError::command(node.addr(), what, e))
+}
+
+fn getkeys(pipe: &mut redis::Pipeline, slot: u16, n: usize) {
+    pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(n);
+}
+
+/// Moves every slot of `moves` (all from `from` to `to`, all closed and owned by `from`: a
+/// fresh apply) and returns what each carried, in order; see the module docs.
+///
+/// # Errors
+/// Any command error (slots already opened stay open; the journal says which), [`SlotsError::BigKey`]
+/// or [`SlotsError::BusyKey`].
+pub async fn move_slots(
+    ctx: &Ctx<'_>,
+    from: &str,
+    to: &str,
+    moves: &[&Move],
+) -> Result<Vec<Moved>, SlotsError> {
+    let src = ctx.cluster.client(from)?;
+    let dst = ctx.cluster.client(to)?;
+    let slots: Vec<u16> = moves.iter().map(|m| m.slot).collect();
+    precheck(ctx, src, &slots).await?;
+
+    ctx.journal_many(Step::Open, &slots)?;
+    let mut pipe = redis::pipe();
+    for &s in &slots {
+        pipe.add_command(setslot(s, "IMPORTING", from)).ignore();
+    }
+    let () = run(dst, &pipe, "CLUSTER SETSLOT IMPORTING").await?;
+
+    ctx.journal_many(Step::Keys, &slots)?;
+    let n = ctx.opts.keys_per_migrate.max(1);
+    let mut pipe = redis::pipe();
+    for &s in &slots {
+        pipe.add_command(setslot(s, "MIGRATING", to)).ignore();
+        getkeys(&mut pipe, s, n);
+    }
+    let first: Vec<Vec<Vec<u8>>> = run(src, &pipe, "CLUSTER SETSLOT MIGRATING").await?;
+    let mut moved = vec![Moved::default(); slots.len()];
+    migrate_all(ctx, src, dst, &slots, first, &mut moved).await?;
+
+    ctx.journal_many(Step::Assign, &slots)?;
+    assign(ctx, &slots, to, from).await?;
+    Ok(moved)
+}
+
+/// Step 3: `pending[i]` holds the next keys of `slots[i]`.
+async fn migrate_all(
+    ctx: &Ctx<'_>,
+    src: &NodeClient,
+    dst: &NodeClient,
+    slots: &[u16],
+    mut pending: Vec<Vec<Vec<u8>>>,
+    moved: &mut [Moved],
+) -> Result<(), SlotsError> {
+    let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
+    let n = ctx.opts.keys_per_migrate.max(1);
+    let (host, port) = dst
+        .addr()
+        .rsplit_once(':')
+        .ok_or_else(|| SlotsError::BadAddress {
+            addr: dst.addr().to_string(),
+        })?;
+    let target = Target {
+        node: dst,
+        host,
+        port,
+        timeout_ms,
+    };
+    let mig = ctx.migrate_client(src.addr()).await?;
+    loop {
+        let live: Vec<usize> = (0..slots.len())
+            .filter(|&i| !pending[i].is_empty())
+            .collect();
+        if live.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = vec![0u64; slots.len()];
+        if ctx.throttle.limits_bytes() {
+            for &i in &live {
+                let s = sizes(src, &pending[i], false).await?;
+                check_big(slots[i], &pending[i], &s, ctx.opts.max_key_bytes)?;
+                bytes[i] = s.iter().sum();
+            }
+        }
+        let keys: u64 = live.iter().map(|&i| pending[i].len() as u64).sum();
+        ctx.throttle.wait(keys, bytes.iter().sum()).await;
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for &i in &live {
+            let mut cmd = redis::cmd("MIGRATE");
+            cmd.arg(host).arg(port).arg("").arg(0).arg(timeout_ms);
+            if ctx.opts.replace {
+                cmd.arg("REPLACE");
+            }
+            cmd.arg("KEYS").arg(&pending[i]);
+            pipe.add_command(cmd);
+            getkeys(&mut pipe, slots[i], n);
+        }
+        let replies: Vec<RedisResult<Value>> = run(&mig, &pipe, "MIGRATE").await?;
+        for (j, &i) in live.iter().enumerate() {
+            let slot = slots[i];
+            let sent = std::mem::take(&mut pending[i]);
+            let next = match &replies[2 * j] {
+                Ok(_) => Vec::<Vec<u8>>::from_redis_value(
+                    replies[2 * j + 1]
+                        .clone()
+                        .map_err(|e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e))?,
+                )
+                .map_err(|e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e.into()))?,
+                Err(e) if e.to_string().contains("BUSYKEY") => {
+                    resolve_busy(&mig, &target, slot, &sent, ctx.opts.replace, false).await?;
+                    src.query(redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(n))
+                        .await?
+                }
+                Err(e) => return Err(SlotsError::command(src.addr(), "MIGRATE", e.clone())),
+            };
+            moved[i].keys += sent.len() as u64;
+            moved[i].bytes += bytes[i];
+            ctx.progress.keys_moved(slot, sent.len() as u64, bytes[i]);
+            pending[i] = next;
+        }
+    }
+}
+
+/// Step 4 for all `slots`: the owner, then the source, then every other master at once.
+async fn assign(ctx: &Ctx<'_>, slots: &[u16], owner: &str, source: &str) -> Result<(), SlotsError> {
+    let mut pipe = redis::pipe();
+    for &s in slots {
+        pipe.add_command(setslot(s, "NODE", owner)).ignore();
+    }
+    let () = run(ctx.cluster.client(owner)?, &pipe, "CLUSTER SETSLOT NODE").await?;
+    let () = run(ctx.cluster.client(source)?, &pipe, "CLUSTER SETSLOT NODE").await?;
+    let others = ctx
+        .cluster
+        .masters()
+        .filter(|m| m.id() != owner && m.id() != source)
+        .map(|m| ctx.cluster.client(m.id()));
+    let pipe = &pipe;
+    let mut sends = Vec::new();
+    for c in others {
+        let c = c?;
+        sends.push(async move { run::<()>(c, pipe, "CLUSTER SETSLOT NODE").await });
+    }
+    for r in futures::future::join_all(sends).await {
+        r?;
+    }
+    Ok(())
+}
