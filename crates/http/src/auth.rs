@@ -75,6 +75,16 @@ impl Caller {
         }
     }
 
+    /// What a key (not a user) is scoped to, as text: `query:<id>` or `dashboard:<id>`; `None`
+    /// for a user. Jobs a key starts are bound to this ([`crate::routes::jobs`]).
+    pub fn key_scope(&self) -> Option<String> {
+        match self {
+            Caller::User(_) => None,
+            Caller::QueryKey(q) => Some(format!("query:{}", q.id)),
+            Caller::DashboardKey { dashboard_id, .. } => Some(format!("dashboard:{dashboard_id}")),
+        }
+    }
+
     /// Checks [`Caller::may_read_query`].
     ///
     /// # Errors

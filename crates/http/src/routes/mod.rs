@@ -98,6 +98,7 @@ pub fn router() -> Router<AppState> {
         // results
         .route("/api/query_results", post(qr::adhoc))
         .route("/api/query_results/{id}", get(qr::get_result))
+        .route("/api/query_results/{id}/rows", get(qr::rows))
         .route(
             "/api/queries/{id}/results",
             latest_result(DownloadFormat::Json).post(qr::run),

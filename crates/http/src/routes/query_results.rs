@@ -1,6 +1,7 @@
 //! Running queries and reading their results: `POST /api/query_results`,
 //! `POST /api/queries/<id>/results`, `POST /api/queries/<id>/refresh`, and the result reads and
-//! downloads (`.json`, `.csv`, `.tsv`, `.xlsx`).
+//! downloads (`.json`, `.csv`, `.tsv`, `.xlsx`), and (Cairn-only) one page of rows at a time:
+//! `GET /api/query_results/<id>/rows?offset=&limit=`.
 //!
 //! A run never executes SQL in the request: it answers from the cache when `max_age` allows, or
 //! enqueues a job (sharing the job of an identical run already queued or running) and answers
@@ -9,7 +10,7 @@
 use crate::auth::Caller;
 use crate::download::result_response;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
-use crate::routes::jobs::job_json;
+use crate::routes::jobs::job_json_for;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -18,9 +19,10 @@ use cairn_domain::model::{DataSource, Query, QueryResultMeta};
 use cairn_domain::params::{Dialect, ParameterSpec, default_values, render};
 use cairn_domain::query_hash::query_hash;
 use cairn_exec::job::{Job, JobKind, QueueName, run_dedup_key};
-use cairn_results::{DownloadFormat, download_filename};
+use cairn_results::{DownloadFormat, RowWindow, download_filename};
+use futures::StreamExt;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// The body of `POST /api/query_results`.
 #[derive(Debug, Deserialize)]
@@ -32,6 +34,10 @@ pub struct AdhocBody {
     #[serde(default)]
     parameters: Map<String, Value>,
     query_id: Option<i64>,
+    /// Cairn-only: answer a cache hit with the result's summary ([`summary_json`]) instead of
+    /// all its rows; the rows are then read a page at a time from `/rows`.
+    #[serde(default)]
+    summary_only: bool,
 }
 
 /// The body of `POST /api/queries/<id>/results`.
@@ -41,6 +47,9 @@ pub struct RunBody {
     max_age: i64,
     #[serde(default)]
     parameters: Map<String, Value>,
+    /// Cairn-only: as in [`AdhocBody`].
+    #[serde(default)]
+    summary_only: bool,
 }
 
 fn any_age() -> i64 {
@@ -61,21 +70,35 @@ fn rendered(
         .map_err(|e| AppError::bad_request(e.to_string()))
 }
 
+/// How a run is asked for: the cache age allowed and the shape of a cache hit.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RunOptions {
+    /// Redash's `max_age`: `-1` any cached result, `0` always run, `N` seconds.
+    pub max_age: i64,
+    /// Answer a cache hit with [`summary_json`] rather than all rows.
+    pub summary_only: bool,
+}
+
 /// Answers from the cache when `max_age` allows, or enqueues a run (or joins an identical one).
+/// A key caller gets the job under an id bound to its key ([`job_json_for`]).
 pub(crate) async fn run_or_cached(
     app: &AppState,
+    caller: &Caller,
     ds: &DataSource,
     text: String,
     query_id: Option<i64>,
-    user_id: Option<i64>,
-    max_age: i64,
+    opts: RunOptions,
 ) -> AppResult<Response> {
     let hash = query_hash(&text);
-    if max_age != 0
-        && let Some(meta) = app.store.cached_result(ds.id, &hash, max_age).await?
+    if opts.max_age != 0
+        && let Some(meta) = app.store.cached_result(ds.id, &hash, opts.max_age).await?
     {
+        if opts.summary_only {
+            return Ok(Json(json!({"query_result": summary_json(&meta, caller)})).into_response());
+        }
         return result_response(app, &meta, DownloadFormat::Json, None).await;
     }
+    let user_id = caller.user().ok().map(|u| u.id);
     if ds.paused {
         let reason = ds.pause_reason.as_deref().unwrap_or("no reason given");
         return Err(AppError::bad_request(format!(
@@ -98,7 +121,7 @@ pub(crate) async fn run_or_cached(
         .queue
         .enqueue(job, Some(run_dedup_key(ds.id, &hash)))
         .await?;
-    Ok(Json(job_json(&enqueued.state)).into_response())
+    Ok(Json(job_json_for(app, caller, &enqueued.state)).into_response())
 }
 
 /// `POST /api/query_results`: runs SQL text (or a saved query with parameters).
@@ -107,7 +130,7 @@ pub async fn adhoc(
     caller: Caller,
     AppJson(body): AppJson<AdhocBody>,
 ) -> AppResult<Response> {
-    let user = caller.user()?;
+    caller.user()?;
     let ds_id = body
         .data_source_id
         .ok_or_else(|| AppError::bad_request("data_source_id is required."))?;
@@ -125,7 +148,11 @@ pub async fn adhoc(
     } else {
         rendered(&text, &specs, &body.parameters, &ds)?
     };
-    run_or_cached(&app, &ds, text, body.query_id, Some(user.id), body.max_age).await
+    let opts = RunOptions {
+        max_age: body.max_age,
+        summary_only: body.summary_only,
+    };
+    run_or_cached(&app, &caller, &ds, text, body.query_id, opts).await
 }
 
 /// Runs saved query `q` with `values`, checking what a query API key may run.
@@ -134,7 +161,7 @@ async fn run_saved(
     caller: &Caller,
     q: &Query,
     values: &Map<String, Value>,
-    max_age: i64,
+    opts: RunOptions,
 ) -> AppResult<Response> {
     caller.check_read_query(q.id)?;
     let specs = ParameterSpec::parse_options(&q.options)
@@ -149,8 +176,7 @@ async fn run_saved(
         .ok_or_else(|| AppError::bad_request("This query has no data source (it was deleted)."))?;
     let ds = app.store.data_source(ds_id).await?;
     let text = rendered(&q.query, &specs, values, &ds)?;
-    let user_id = caller.user().ok().map(|u| u.id);
-    run_or_cached(app, &ds, text, Some(q.id), user_id, max_age).await
+    run_or_cached(app, caller, &ds, text, Some(q.id), opts).await
 }
 
 /// `POST /api/queries/<id>/results`.
@@ -161,7 +187,11 @@ pub async fn run(
     AppJson(body): AppJson<RunBody>,
 ) -> AppResult<Response> {
     let q = app.store.query(id).await?;
-    run_saved(&app, &caller, &q, &body.parameters, body.max_age).await
+    let opts = RunOptions {
+        max_age: body.max_age,
+        summary_only: body.summary_only,
+    };
+    run_saved(&app, &caller, &q, &body.parameters, opts).await
 }
 
 /// The `p_<name>=value` parameters of a URL query string.
@@ -183,7 +213,11 @@ pub async fn refresh(
 ) -> AppResult<Response> {
     caller.user()?;
     let q = app.store.query(id).await?;
-    run_saved(&app, &caller, &q, &url_parameters(raw.as_deref())?, 0).await
+    let opts = RunOptions {
+        max_age: 0,
+        summary_only: false,
+    };
+    run_saved(&app, &caller, &q, &url_parameters(raw.as_deref())?, opts).await
 }
 
 /// Splits `12.csv` into the id and the format (`12` alone is JSON).
@@ -225,22 +259,166 @@ async fn respond(
     result_response(app, meta, format, filename).await
 }
 
+/// Checks that `caller` may read result `meta`. Users may. A key (a query's, a shared
+/// dashboard's) may read a result of one of its queries: the query's latest, one of its own
+/// text, or, with `query_id=<id>&p_<name>=<value>` in the URL, the result that query gives with
+/// those parameter values (checked by rendering them and comparing the query hash).
+async fn check_key_result(
+    app: &AppState,
+    caller: &Caller,
+    meta: &QueryResultMeta,
+    raw: Option<&str>,
+) -> AppResult<()> {
+    let Some(queries) = caller.key_queries() else {
+        return Ok(());
+    };
+    if queries.iter().any(|q| result_belongs_to(meta, q)) {
+        return Ok(());
+    }
+    let refused = || AppError::forbidden("This API key does not give access to that result.");
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| AppError::bad_request(format!("Invalid query string: {e}")))?;
+    let query_id = pairs
+        .iter()
+        .find(|(k, _)| k == "query_id")
+        .and_then(|(_, v)| v.parse::<i64>().ok());
+    let q = queries
+        .iter()
+        .find(|q| Some(q.id) == query_id)
+        .ok_or_else(refused)?;
+    if q.data_source_id != Some(meta.data_source_id) {
+        return Err(refused());
+    }
+    let ds = app.store.data_source(meta.data_source_id).await?;
+    let specs = ParameterSpec::parse_options(&q.options)
+        .map_err(|e| AppError::bad_request(e.to_string()))?;
+    let text = rendered(&q.query, &specs, &url_parameters(raw)?, &ds)?;
+    if query_hash(&text) == meta.query_hash {
+        Ok(())
+    } else {
+        Err(refused())
+    }
+}
+
 /// `GET /api/query_results/<id>[.json|.csv|.tsv|.xlsx]`.
 pub async fn get_result(
     State(app): State<AppState>,
     caller: Caller,
     AppPath(segment): AppPath<String>,
+    RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
     let (id, format) = id_and_format(&segment)?;
     let meta = app.store.result_meta(id).await?;
-    if let Some(queries) = caller.key_queries()
-        && !queries.iter().any(|q| result_belongs_to(&meta, q))
-    {
-        return Err(AppError::forbidden(
-            "This API key does not give access to that result.",
-        ));
-    }
+    check_key_result(&app, &caller, &meta, raw.as_deref()).await?;
     respond(&app, &meta, format, None).await
+}
+
+/// A result without its rows (Cairn-only): Redash's `query_result` fields but `data`, plus
+/// `columns` and `row_count`. A key caller does not get the query text.
+pub fn summary_json(meta: &QueryResultMeta, caller: &Caller) -> Value {
+    let mut v = json!({
+        "id": meta.id,
+        "query_hash": meta.query_hash,
+        "query": meta.query,
+        "data_source_id": meta.data_source_id,
+        "runtime": if meta.runtime.is_finite() { meta.runtime } else { 0.0 },
+        "retrieved_at": meta.retrieved_at.to_rfc3339(),
+        "row_count": meta.row_count,
+        "columns": meta.columns,
+    });
+    if caller.key_queries().is_some()
+        && let Some(map) = v.as_object_mut()
+    {
+        map.remove("query");
+    }
+    v
+}
+
+/// Rows a page of `/rows` holds when the URL names no `limit`.
+const DEFAULT_PAGE_ROWS: u64 = 100;
+/// The most rows one page of `/rows` returns (the UI's charts ask for up to 5,000).
+pub const MAX_PAGE_ROWS: u64 = 10_000;
+
+/// The paging parameters of `/rows`.
+#[derive(Debug, Deserialize)]
+struct PageParams {
+    offset: Option<u64>,
+    limit: Option<u64>,
+}
+
+/// A row as Redash's JSON object keyed by column name; non-finite floats become `null`.
+fn row_json(
+    columns: &[cairn_domain::result::Column],
+    row: Vec<cairn_domain::result::Value>,
+) -> Value {
+    use cairn_domain::result::Value as V;
+    let map = columns
+        .iter()
+        .zip(row)
+        .map(|(c, v)| {
+            let j = match v {
+                V::Null => Value::Null,
+                V::Bool(b) => Value::Bool(b),
+                V::Int(i) => json!(i),
+                V::Float(f) => serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number),
+                V::Text(t) => Value::String(t),
+            };
+            (c.name.clone(), j)
+        })
+        .collect();
+    Value::Object(map)
+}
+
+/// `GET /api/query_results/<id>/rows?offset=<n>&limit=<n>` (Cairn-only): one page of a
+/// result's rows, `{"query_result": <summary>, "offset", "limit", "rows": [...]}`, `rows` as in
+/// Redash's result JSON. `limit` defaults to 100 and is capped at [`MAX_PAGE_ROWS`]. Only the
+/// stored chunks up to the page's end are read, and only those holding its rows are
+/// decompressed, so any page of a result of any size costs about one page. Key callers may add
+/// `query_id` and `p_` parameters as for the result JSON.
+pub async fn rows(
+    State(app): State<AppState>,
+    caller: Caller,
+    AppPath(id): AppPath<i64>,
+    RawQuery(raw): RawQuery,
+) -> AppResult<Json<Value>> {
+    let page: PageParams = serde_urlencoded::from_str(raw.as_deref().unwrap_or(""))
+        .map_err(|e| AppError::bad_request(format!("offset and limit must be numbers: {e}")))?;
+    let offset = page.offset.unwrap_or(0);
+    let limit = page.limit.unwrap_or(DEFAULT_PAGE_ROWS).min(MAX_PAGE_ROWS);
+    let meta = app.store.result_meta(id).await?;
+    check_key_result(&app, &caller, &meta, raw.as_deref()).await?;
+    let mut window = RowWindow::new(offset, limit);
+    if limit > 0 && offset < u64::try_from(meta.row_count).unwrap_or(0) {
+        let mut chunks = app.store.result_chunks(id).await?;
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk?;
+            let (w, more) = tokio::task::spawn_blocking(move || {
+                let more = window.push_chunk(&chunk);
+                (window, more)
+            })
+            .await
+            .map_err(AppError::internal)?;
+            window = w;
+            let more = more.map_err(|e| {
+                tracing::error!(result_id = id, error = %e, "stored result unreadable");
+                AppError::internal(format!("The stored result {id} cannot be read: {e}"))
+            })?;
+            if !more {
+                break;
+            }
+        }
+    }
+    let rows: Vec<Value> = window
+        .into_rows()
+        .into_iter()
+        .map(|r| row_json(&meta.columns, r))
+        .collect();
+    Ok(Json(json!({
+        "query_result": summary_json(&meta, &caller),
+        "offset": offset,
+        "limit": limit,
+        "rows": rows,
+    })))
 }
 
 /// `GET /api/queries/<qid>/results/<rid>[.fmt]`.
@@ -248,6 +426,7 @@ pub async fn get_query_result(
     State(app): State<AppState>,
     caller: Caller,
     AppPath((qid, segment)): AppPath<(i64, String)>,
+    RawQuery(raw): RawQuery,
 ) -> AppResult<Response> {
     caller.check_read_query(qid)?;
     let (rid, format) = id_and_format(&segment)?;
@@ -258,6 +437,8 @@ pub async fn get_query_result(
             "That result does not belong to this query.",
         ));
     }
+    let raw = format!("query_id={qid}&{}", raw.unwrap_or_default());
+    check_key_result(&app, &caller, &meta, Some(&raw)).await?;
     respond(&app, &meta, format, Some(&q.name)).await
 }
 

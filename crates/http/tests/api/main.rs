@@ -9,4 +9,5 @@ mod data_sources;
 mod downloads;
 mod execution;
 mod ops;
+mod public_runs;
 mod queries;
