@@ -335,6 +335,48 @@ fn selects_a_deployment(all: &[Manifest], selector: &BTreeMap<String, String>) -
         })
 }
 
+/// The settings every pod gets from the ConfigMap.
+fn config_map(all: &[Manifest]) -> &BTreeMap<String, String> {
+    all.iter()
+        .find_map(|m| match &m.object {
+            Typed::ConfigMap(c) => c.data.as_ref(),
+            _ => None,
+        })
+        .expect("a ConfigMap with data")
+}
+
+/// The placeholder values of the example Secret.
+fn secret_example(all: &[Manifest]) -> &BTreeMap<String, String> {
+    all.iter()
+        .find_map(|m| match &m.object {
+            Typed::Secret(s) => s.string_data.as_ref(),
+            _ => None,
+        })
+        .expect("the example Secret's stringData")
+}
+
+/// Every container of the Deployments and Jobs, with its owner's name and its arguments.
+fn containers(all: &[Manifest]) -> Vec<(&str, &[String])> {
+    let mut out = Vec::new();
+    for m in all {
+        let (owner, pod) = match &m.object {
+            Typed::Deployment(d) => (name(&d.metadata), pod_spec(d)),
+            Typed::Job(j) => (
+                name(&j.metadata),
+                j.spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref())
+                    .expect("pod"),
+            ),
+            _ => continue,
+        };
+        for c in &pod.containers {
+            out.push((owner, c.args.as_deref().expect("args")));
+        }
+    }
+    out
+}
+
 fn replicas(d: &Deployment) -> i32 {
     d.spec.as_ref().and_then(|s| s.replicas).expect("replicas")
 }
@@ -515,10 +557,13 @@ fn servers_roll_without_losing_capacity_and_drain_in_the_grace_period() {
         .and_then(|l| l.pre_stop.as_ref())
         .and_then(|p| p.sleep.as_ref())
         .expect("preStop sleep");
-    // The contract: servers drain within 25 s of SIGTERM, which comes after the preStop sleep.
+    // SIGTERM comes after the preStop sleep; then requests in flight get CAIRN_SHUTDOWN_GRACE.
+    let drain: i64 = config_map(&all)["CAIRN_SHUTDOWN_GRACE"]
+        .parse()
+        .expect("seconds");
     assert!(
-        pre_stop.seconds + 25 <= 30,
-        "preStop {} s",
+        pre_stop.seconds + drain <= 30,
+        "preStop {} s + drain {drain} s",
         pre_stop.seconds
     );
     assert!(pod.topology_spread_constraints.is_some() || pod.affinity.is_some());
@@ -633,26 +678,14 @@ fn selectors_and_scale_targets_name_existing_deployments() {
 #[test]
 fn every_subcommand_and_flag_exists_in_the_binary() {
     let all = manifests();
-    let mut roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for m in &all {
-        let pod = match &m.object {
-            Typed::Deployment(d) => pod_spec(d),
-            Typed::Job(j) => j
-                .spec
-                .as_ref()
-                .and_then(|s| s.template.spec.as_ref())
-                .expect("pod"),
-            _ => continue,
-        };
-        for c in &pod.containers {
-            let args = c.args.as_ref().expect("args");
-            let flags = roles.entry(args[0].clone()).or_default();
-            for flag in args.iter().filter(|a| a.starts_with("--")) {
-                flags.insert(flag.split('=').next().unwrap().to_string());
-            }
+    let mut roles: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (_, args) in containers(&all) {
+        let flags = roles.entry(args[0].as_str()).or_default();
+        for flag in args.iter().filter(|a| a.starts_with("--")) {
+            flags.insert(flag.split('=').next().unwrap());
         }
     }
-    let role_names: Vec<&str> = roles.keys().map(String::as_str).collect();
+    let role_names: Vec<&str> = roles.keys().copied().collect();
     assert_eq!(role_names, ["migrate", "scheduler", "server", "worker"]);
     for (role, flags) in &roles {
         let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
@@ -666,11 +699,47 @@ fn every_subcommand_and_flag_exists_in_the_binary() {
             String::from_utf8_lossy(&output.stderr)
         );
         for flag in flags {
-            let found = help.match_indices(flag.as_str()).any(|(i, _)| {
+            let found = help.match_indices(flag).any(|(i, _)| {
                 !help[i + flag.len()..].starts_with(|c: char| c.is_ascii_alphanumeric() || c == '-')
             });
             assert!(found, "cairn {role} has no {flag}:\n{help}");
         }
+    }
+}
+
+/// Each container's command line, run with the ConfigMap and the example Secret as its
+/// environment but without `REDASH_SECRET_KEY`, gets past argument parsing (clap exits 2 on a
+/// bad value or a missing argument) and stops at the missing key, before touching the network.
+#[test]
+fn every_role_accepts_the_configured_settings() {
+    let all = manifests();
+    let data_dir = tempfile::tempdir().expect("temporary directory");
+    for (owner, args) in containers(&all) {
+        let local: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if a.starts_with("0.0.0.0:") {
+                    "127.0.0.1:0"
+                } else {
+                    a.as_str()
+                }
+            })
+            .collect();
+        let output = Command::new(env!("CARGO_BIN_EXE_cairn"))
+            .args(&local)
+            .env_clear()
+            .envs(config_map(&all))
+            .envs(
+                secret_example(&all)
+                    .iter()
+                    .filter(|(k, _)| *k != "REDASH_SECRET_KEY"),
+            )
+            .env("CAIRN_DATA_DIR", data_dir.path())
+            .output()
+            .expect("run cairn");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{owner}: {stderr}");
+        assert!(stderr.contains("REDASH_SECRET_KEY"), "{owner}: {stderr}");
     }
 }
 
@@ -1098,6 +1167,7 @@ const KNOWN_SETTINGS: &[&str] = &[
     "CAIRN_DOWNLOAD_RATE_LIMIT",
     "CAIRN_MAX_CONCURRENT_DOWNLOADS",
     "CAIRN_MAX_DOWNLOAD_BYTES",
+    "CAIRN_SHUTDOWN_GRACE",
     "CAIRN_LOG_FORMAT",
     "RUST_LOG",
 ];
