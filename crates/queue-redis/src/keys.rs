@@ -39,7 +39,8 @@ impl Keys {
         format!("{}:job:{id}", self.tag)
     }
 
-    /// The de-duplication lock `dedup` (its value is the holding job's id).
+    /// The de-duplication lock `dedup` (its value is the holding job's id). A job without a
+    /// key still declares `lock("")` to the scripts, a key that is never set.
     pub(crate) fn lock(&self, dedup: &str) -> String {
         format!("{}:lock:{dedup}", self.tag)
     }

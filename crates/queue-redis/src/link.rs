@@ -362,7 +362,7 @@ fn is_retryable(e: &RedisError) -> bool {
     }
     let text = e.to_string();
     // A script touching a key that is mid-migration fails before it writes anything.
-    text.contains("non local key") || text.contains("slot not served") || text.contains("NOGROUP")
+    text.contains("non local key") || text.contains("slot not served")
 }
 
 /// The URL without its password, for messages and logs.

@@ -102,14 +102,6 @@ impl RedisQueue {
         ))
     }
 
-    fn lock_key(&self, id: &JobId, dedup: &str) -> String {
-        if dedup.is_empty() {
-            self.keys.job(id) // a declared key that is never a lock
-        } else {
-            self.keys.lock(dedup)
-        }
-    }
-
     /// Reads one new entry from the first non-empty queue: (queue, entry id, job id).
     async fn take(
         &self,
@@ -232,7 +224,7 @@ impl Queue for RedisQueue {
         let state = JobState::queued(job.id.clone());
         let dedup = dedup_key.unwrap_or_default();
         let (job_key, stream) = (self.keys.job(&job.id), self.keys.stream(job.queue));
-        let lock = self.lock_key(&job.id, &dedup);
+        let lock = self.keys.lock(&dedup);
         // A holder that is final or gone is a stale lock: free it and try again.
         for _ in 0..5 {
             let mut cmd = eval(scripts::ENQUEUE, &[&job_key, &stream, &lock]);
@@ -279,7 +271,15 @@ impl Queue for RedisQueue {
             tokio::time::sleep(wait).await;
             return Ok(None);
         }
-        self.lock_served().extend(queues.iter().copied());
+        let new_queues = {
+            let mut served = self.lock_served();
+            let before = served.len();
+            served.extend(queues.iter().copied());
+            served.len() != before
+        };
+        if new_queues && let Err(e) = self.heartbeat().await {
+            tracing::warn!(error = %e, "cannot register the worker");
+        }
         self.recover_if_due().await;
         let deadline = tokio::time::Instant::now() + wait;
         loop {
@@ -333,7 +333,7 @@ impl Queue for RedisQueue {
             self.lock_busy().remove(&state.id);
             return Ok(()); // expired or unknown
         };
-        let lock = self.lock_key(&state.id, &dedup);
+        let lock = self.keys.lock(&dedup);
         let mut cmd = eval(scripts::UPDATE, &[&job_key, &self.keys.running(), &lock]);
         cmd.arg(u8::from(state.status))
             .arg(json(&state))
@@ -371,7 +371,7 @@ impl Queue for RedisQueue {
         cancelled.error = Some(CANCELLED_MESSAGE.to_string());
         let (flag, lock, stream) = (
             self.keys.cancel(id),
-            self.lock_key(id, &dedup.unwrap_or_default()),
+            self.keys.lock(&dedup.unwrap_or_default()),
             self.keys.stream(job.queue),
         );
         let mut cmd = eval(scripts::CANCEL, &[&job_key, &flag, &lock, &stream]);

@@ -93,11 +93,7 @@ async fn recover_job(q: &RedisQueue, id: &JobId) -> Result<usize, QueueError> {
         state.failed(message.clone())
     };
     let dedup = dedup.unwrap_or_default();
-    let lock = if dedup.is_empty() {
-        job_key.clone()
-    } else {
-        q.keys.lock(&dedup)
-    };
+    let lock = q.keys.lock(&dedup);
     let stream = q.keys.stream(job.queue);
     let mut cmd = eval(
         scripts::RECOVER,
