@@ -116,7 +116,10 @@ fn render_extra() -> String {
 
 fn write_series(out: &mut String, name: &str, kind: &str, help: &str, value: f64) {
     use std::fmt::Write;
-    let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n");
+    let _ = write!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
+    );
 }
 
 /// `utime + stime` of `/proc/self/stat` (Linux), in ticks of `USER_HZ`, which the kernel fixes
@@ -228,7 +231,10 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> AppResu
     }
     body.push_str(&render_extra());
     Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         body,
     )
         .into_response())

@@ -108,7 +108,12 @@ pub async fn serve_app(
 
 /// Serves one connection until it ends, or until `finish` asks it to close once its request in
 /// flight is answered.
-async fn connection(socket: TcpStream, peer: SocketAddr, router: Router, finish: CancellationToken) {
+async fn connection(
+    socket: TcpStream,
+    peer: SocketAddr,
+    router: Router,
+    finish: CancellationToken,
+) {
     // Responses are written as headers, then body blocks: without TCP_NODELAY, Nagle's
     // algorithm holds the second write until the client's delayed ACK (about 40 ms).
     if let Err(e) = socket.set_nodelay(true) {
@@ -120,8 +125,8 @@ async fn connection(socket: TcpStream, peer: SocketAddr, router: Router, finish:
         request
     });
     let builder = Builder::new(TokioExecutor::new());
-    let connection =
-        builder.serve_connection_with_upgrades(TokioIo::new(socket), TowerToHyperService::new(service));
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(socket), TowerToHyperService::new(service));
     tokio::pin!(connection);
     let outcome = tokio::select! {
         outcome = connection.as_mut() => outcome,
@@ -140,7 +145,10 @@ async fn connection(socket: TcpStream, peer: SocketAddr, router: Router, finish:
 /// `axum::serve` does.
 async fn accept_failed(e: io::Error) {
     use io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
-    if matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionRefused | ConnectionReset
+    ) {
         return;
     }
     tracing::error!(error = %e, "accept failed; retrying in 1 s");

@@ -9,6 +9,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use cairn_store::SchemaStatus;
 use serde_json::{Map, Value, json};
 use std::fmt::Display;
 use std::time::Duration;
@@ -22,12 +23,14 @@ pub async fn ping() -> &'static str {
 }
 
 /// `GET /ready`: whether this server should get traffic. 200 `{"ok": true, "checks": {...}}`
-/// when the metadata database answers, its schema is the one this binary knows, and the queue
-/// backend answers (each within 2 s, checked at once); else 503 with the failing checks named
-/// in `message` and `ok: false` on each. Once shutdown begins it answers 503 (`draining`) at
-/// once, so a balancer stops sending new requests while those in flight finish.
+/// when the metadata database answers, its schema is exactly the one this binary knows
+/// ([`cairn_store::Store::schema_status`]) and the queue backend answers, each within 2 s and
+/// checked at once; else 503 with the failing checks named in `message` and `ok: false` and an
+/// `error` on each. Once shutdown begins it answers 503 (`draining`) at once, so a balancer
+/// stops sending new requests while those in flight finish.
 ///
-/// Failure details go to the log, not to this unauthenticated answer.
+/// A schema mismatch says what to do (`cairn migrate`, upgrade); connection failures are
+/// logged with their cause, not described in this unauthenticated answer.
 pub async fn ready(State(app): State<AppState>) -> Response {
     let mut checks = Map::new();
     if app.draining.is_cancelled() {
@@ -35,30 +38,24 @@ pub async fn ready(State(app): State<AppState>) -> Response {
         return readiness(checks);
     }
     let (schema, queue) = tokio::join!(
-        probe("database", app.store.schema_version()),
+        probe("database", app.store.schema_status()),
         probe("queue", app.queue.sizes())
     );
     match schema {
-        Ok(found) => {
+        Ok(status) => {
             checks.insert("database".into(), json!({"ok": true}));
-            let known = app.store.known_schema_version();
-            let schema = if found == known {
-                json!({"ok": true, "version": found})
-            } else {
-                let mut check = failed(if found < known {
-                    "migrations are pending: run cairn migrate"
-                } else {
-                    "the database was migrated by a newer Cairn"
-                });
-                check["version"] = json!(found);
-                check["expected"] = json!(known);
-                check
+            let check = match status {
+                SchemaStatus::Current { version } => json!({"ok": true, "version": version}),
+                other => failed(other),
             };
-            checks.insert("schema".into(), schema);
+            checks.insert("schema".into(), check);
         }
         Err(e) => {
             checks.insert("database".into(), failed(e));
-            checks.insert("schema".into(), failed("unknown: the database did not answer"));
+            checks.insert(
+                "schema".into(),
+                failed("unknown: the database did not answer"),
+            );
         }
     }
     checks.insert(
@@ -109,7 +106,9 @@ fn readiness(checks: Map<String, Value>) -> Response {
         .into_response()
 }
 
-/// `GET /status.json` (admins): counts and queue sizes in Redash's shape.
+/// `GET /status.json` (admins): counts, queue sizes and the worker processes the queue backend
+/// heard from recently (`workers`: id as `name`, queues, `idle`/`busy`, the jobs running and
+/// the last heartbeat; empty with the in-process queue), in Redash's shape.
 pub async fn status(State(app): State<AppState>, caller: Caller) -> AppResult<Json<Value>> {
     caller.admin()?;
     let counts = app
@@ -123,9 +122,24 @@ pub async fn status(State(app): State<AppState>, caller: Caller) -> AppResult<Js
         .into_iter()
         .map(|(q, n)| (q.as_str().to_string(), json!({"size": n})))
         .collect();
+    let workers: Vec<Value> = app
+        .queue
+        .workers()
+        .await?
+        .into_iter()
+        .map(|w| {
+            json!({
+                "name": w.id,
+                "queues": w.queues.iter().map(|q| q.as_str()).collect::<Vec<_>>(),
+                "state": if w.busy.is_empty() { "idle" } else { "busy" },
+                "current_jobs": w.busy,
+                "last_heartbeat": w.heartbeat_at,
+            })
+        })
+        .collect();
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
-        "workers": [],
+        "workers": workers,
         "queries_count": counts.queries,
         "query_results_count": counts.query_results,
         "unused_query_results_count": counts.unused_query_results,

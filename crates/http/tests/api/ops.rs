@@ -6,7 +6,7 @@
 //! server's shutdown and watch it drain. The metrics recorder is global to the test process:
 //! assertions on counters compare before and after, never exact totals.
 
-use crate::harness::{TestApp, both};
+use crate::harness::{Backend, TestApp, both};
 use cairn_exec::queue::{MemoryQueue, Queue};
 use cairn_http::{AppState, ServerSettings};
 use reqwest::StatusCode;
@@ -84,27 +84,30 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 /// A finished result of `rows` rows of `t(n, name)`, about 20 bytes a row as CSV.
 async fn result_of(app: &TestApp, rows: u32) -> i64 {
     let ds = app.sqlite_source(rows).await;
-    let r = app
-        .run_sql(ds, "SELECT n, name FROM t ORDER BY n")
-        .await;
+    let r = app.run_sql(ds, "SELECT n, name FROM t ORDER BY n").await;
     r["id"].as_i64().unwrap()
 }
 
-both!(metrics_name_routes_by_template_and_read_queue_depth, |app| {
-    let ops = OpsServer::start(&app, ServerSettings::default()).await;
-    let ds = app.sqlite_source(3).await;
-    let q = app
-        .post("/api/queries", json!({"data_source_id": ds, "query": "SELECT 1"}))
-        .await;
-    let id = q["id"].as_i64().unwrap();
-    let (status, _) = ops.json(&format!("/api/queries/{id}")).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = ops.json("/api/queries/999999999").await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    // Three runs wait in the queue: this server has no worker.
-    for n in 1..=3 {
-        let (status, body) = {
-            let resp = ops
+both!(
+    metrics_name_routes_by_template_and_read_queue_depth,
+    |app| {
+        let ops = OpsServer::start(&app, ServerSettings::default()).await;
+        let ds = app.sqlite_source(3).await;
+        let q = app
+            .post(
+                "/api/queries",
+                json!({"data_source_id": ds, "query": "SELECT 1"}),
+            )
+            .await;
+        let id = q["id"].as_i64().unwrap();
+        let (status, _) = ops.json(&format!("/api/queries/{id}")).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = ops.json("/api/queries/999999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Three runs wait in the queue: this server has no worker.
+        for n in 1..=3 {
+            let (status, body) = {
+                let resp = ops
                 .http
                 .post(format!("{}/api/query_results", ops.base))
                 .header("Authorization", format!("Key {}", ops.key))
@@ -112,57 +115,66 @@ both!(metrics_name_routes_by_template_and_read_queue_depth, |app| {
                 .send()
                 .await
                 .unwrap();
-            (resp.status(), resp.json::<Value>().await.unwrap())
-        };
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert!(body["job"].is_object(), "{body}");
-    }
-
-    let text = ops.metrics().await;
-    let ok = r#"method="GET",route="/api/queries/{id}",status="200""#;
-    let missing = r#"method="GET",route="/api/queries/{id}",status="404""#;
-    assert!(
-        sample(&text, &format!("cairn_http_requests_total{{{ok}}}")).unwrap() >= 1.0,
-        "{text}"
-    );
-    assert!(sample(&text, &format!("cairn_http_requests_total{{{missing}}}")).unwrap() >= 1.0);
-    assert!(
-        sample(
-            &text,
-            &format!("cairn_http_request_duration_seconds_bucket{{{ok},le=\"10\"}}")
-        )
-        .unwrap()
-            >= 1.0,
-        "{text}"
-    );
-    assert!(sample(&text, &format!("cairn_http_request_duration_seconds_count{{{ok}}}")).is_some());
-    assert!(
-        !text.contains(&format!("/api/queries/{id}\"")),
-        "raw paths never become labels"
-    );
-    assert!(text.contains("# TYPE cairn_http_request_duration_seconds histogram"));
-    for state in ["idle", "in_use"] {
-        let series = format!("cairn_db_pool_connections{{state=\"{state}\"}}");
-        assert!(sample(&text, &series).is_some(), "{series} in {text}");
-    }
-    assert!(sample(&text, "cairn_db_pool_max").unwrap() >= 1.0);
-    assert!(sample(&text, "cairn_download_throttled_seconds_total").is_some());
-    // Every queue has a depth; the three runs are in one of them. The gauges are process-wide
-    // and other tests' servers scrape too, so read until this server's values are the ones
-    // rendered.
-    let mut depths = Vec::new();
-    for _ in 0..50 {
-        let text = ops.metrics().await;
-        depths = ["adhoc", "scheduled", "schemas", "default"]
-            .iter()
-            .map(|q| sample(&text, &format!("cairn_queue_depth{{queue=\"{q}\"}}")).unwrap())
-            .collect();
-        if depths.iter().sum::<f64>() == 3.0 {
-            break;
+                (resp.status(), resp.json::<Value>().await.unwrap())
+            };
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert!(body["job"].is_object(), "{body}");
         }
+
+        let text = ops.metrics().await;
+        let ok = r#"method="GET",route="/api/queries/{id}",status="200""#;
+        let missing = r#"method="GET",route="/api/queries/{id}",status="404""#;
+        assert!(
+            sample(&text, &format!("cairn_http_requests_total{{{ok}}}")).unwrap() >= 1.0,
+            "{text}"
+        );
+        assert!(sample(&text, &format!("cairn_http_requests_total{{{missing}}}")).unwrap() >= 1.0);
+        assert!(
+            sample(
+                &text,
+                &format!("cairn_http_request_duration_seconds_bucket{{{ok},le=\"10\"}}")
+            )
+            .unwrap()
+                >= 1.0,
+            "{text}"
+        );
+        assert!(
+            sample(
+                &text,
+                &format!("cairn_http_request_duration_seconds_count{{{ok}}}")
+            )
+            .is_some()
+        );
+        assert!(
+            !text.contains(&format!("/api/queries/{id}\"")),
+            "raw paths never become labels"
+        );
+        assert!(text.contains("# TYPE cairn_http_request_duration_seconds histogram"));
+        for state in ["idle", "in_use"] {
+            let series = format!("cairn_db_pool_connections{{state=\"{state}\"}}");
+            assert!(sample(&text, &series).is_some(), "{series} in {text}");
+        }
+        assert!(sample(&text, "cairn_db_pool_max").unwrap() >= 1.0);
+        assert!(sample(&text, "cairn_download_throttled_seconds_total").is_some());
+        assert!(sample(&text, "process_resident_memory_bytes").unwrap() > 0.0);
+        assert!(sample(&text, "process_cpu_seconds_total").unwrap() >= 0.0);
+        // Every queue has a depth; the three runs are in one of them. The gauges are process-wide
+        // and other tests' servers scrape too, so read until this server's values are the ones
+        // rendered.
+        let mut depths = Vec::new();
+        for _ in 0..50 {
+            let text = ops.metrics().await;
+            depths = ["adhoc", "scheduled", "schemas", "default"]
+                .iter()
+                .map(|q| sample(&text, &format!("cairn_queue_depth{{queue=\"{q}\"}}")).unwrap())
+                .collect();
+            if depths.iter().sum::<f64>() == 3.0 {
+                break;
+            }
+        }
+        assert_eq!(depths.iter().sum::<f64>(), 3.0, "{depths:?}");
     }
-    assert_eq!(depths.iter().sum::<f64>(), 3.0, "{depths:?}");
-});
+);
 
 both!(metrics_need_the_token_when_one_is_set, |app| {
     let ops = OpsServer::start(
@@ -177,10 +189,25 @@ both!(metrics_need_the_token_when_one_is_set, |app| {
     let resp = ops.http.get(&url).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     let body: Value = resp.json().await.unwrap();
-    assert!(body["message"].as_str().unwrap().contains("Bearer"), "{body}");
-    let wrong = ops.http.get(&url).bearer_auth("scrape-secreT").send().await.unwrap();
+    assert!(
+        body["message"].as_str().unwrap().contains("Bearer"),
+        "{body}"
+    );
+    let wrong = ops
+        .http
+        .get(&url)
+        .bearer_auth("scrape-secreT")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
-    let right = ops.http.get(&url).bearer_auth("scrape-secret").send().await.unwrap();
+    let right = ops
+        .http
+        .get(&url)
+        .bearer_auth("scrape-secret")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(right.status(), StatusCode::OK);
     assert!(right.text().await.unwrap().contains("cairn_db_pool_max"));
 });
@@ -209,40 +236,68 @@ both!(ready_until_the_database_goes_away, |app| {
     assert_eq!(ops.get("/ping").await.text().await.unwrap(), "PONG.");
 });
 
-both!(a_result_over_the_size_cap_is_refused_before_streaming, |app| {
-    let rid = result_of(&app, 5000).await;
-    let ops = OpsServer::start(
-        &app,
-        ServerSettings {
-            max_download_bytes: Some(1024),
-            ..ServerSettings::default()
-        },
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_while_migrations_are_pending() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let ops = OpsServer::start(&app, ServerSettings::default()).await;
+    assert_eq!(ops.json("/ready").await.0, StatusCode::OK);
+    // As if this binary were newer than the database: its newest migration is not applied.
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", app.dir.path().join("meta.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)",
     )
-    .await;
-    let before = sample(
-        &ops.metrics().await,
-        r#"cairn_downloads_rejected_total{reason="size"}"#,
-    )
-    .unwrap_or(0.0);
-    for path in [
-        format!("/api/query_results/{rid}.csv"),
-        format!("/api/query_results/{rid}"),
-    ] {
-        let (status, body) = ops.json(&path).await;
-        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
-        let message = body["message"].as_str().unwrap();
-        assert!(
-            message.contains("max_download_bytes") && message.contains("1.0 KiB"),
-            "{message}"
-        );
-    }
-    let after = sample(
-        &ops.metrics().await,
-        r#"cairn_downloads_rejected_total{reason="size"}"#,
-    )
+    .execute(&mut db)
+    .await
     .unwrap();
-    assert!(after >= before + 2.0, "{before} -> {after}");
-});
+    db.close().await.unwrap();
+    let (status, body) = ops.json("/ready").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["checks"]["database"]["ok"], true, "{body}");
+    assert_eq!(body["checks"]["schema"]["ok"], false, "{body}");
+    let error = body["checks"]["schema"]["error"].as_str().unwrap();
+    assert!(error.contains("cairn migrate"), "{error}");
+    assert_eq!(body["message"], "Not ready: schema.");
+}
+
+both!(
+    a_result_over_the_size_cap_is_refused_before_streaming,
+    |app| {
+        let rid = result_of(&app, 5000).await;
+        let ops = OpsServer::start(
+            &app,
+            ServerSettings {
+                max_download_bytes: Some(1024),
+                ..ServerSettings::default()
+            },
+        )
+        .await;
+        let before = sample(
+            &ops.metrics().await,
+            r#"cairn_downloads_rejected_total{reason="size"}"#,
+        )
+        .unwrap_or(0.0);
+        for path in [
+            format!("/api/query_results/{rid}.csv"),
+            format!("/api/query_results/{rid}"),
+        ] {
+            let (status, body) = ops.json(&path).await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{path}: {body}");
+            let message = body["message"].as_str().unwrap();
+            assert!(
+                message.contains("max_download_bytes") && message.contains("1.0 KiB"),
+                "{message}"
+            );
+        }
+        let after = sample(
+            &ops.metrics().await,
+            r#"cairn_downloads_rejected_total{reason="size"}"#,
+        )
+        .unwrap();
+        assert!(after >= before + 2.0, "{before} -> {after}");
+    }
+);
 
 both!(downloads_over_the_concurrency_cap_are_refused, |app| {
     let rid = result_of(&app, 20_000).await;
@@ -278,91 +333,109 @@ both!(downloads_over_the_concurrency_cap_are_refused, |app| {
     );
     let text = ops.metrics().await;
     assert!(
-        sample(&text, r#"cairn_downloads_rejected_total{reason="concurrency"}"#).unwrap() >= 1.0
+        sample(
+            &text,
+            r#"cairn_downloads_rejected_total{reason="concurrency"}"#
+        )
+        .unwrap()
+            >= 1.0
     );
     // Other requests are not capped.
     assert_eq!(ops.json("/api/queries").await.0, StatusCode::OK);
 });
 
-both!(a_throttled_download_sends_the_allowance_then_is_paced, |app| {
-    let rid = result_of(&app, 60_000).await;
-    let ops = OpsServer::start(
-        &app,
-        ServerSettings {
-            download_rate_after: 256 * KIB,
-            download_rate_limit: NonZeroU64::new(512 * KIB),
-            ..ServerSettings::default()
-        },
-    )
-    .await;
-    let before = ops.metrics().await;
-    let throttled_before = sample(&before, "cairn_download_throttled_seconds_total").unwrap();
-    let bytes_before = sample(&before, "cairn_download_bytes_total").unwrap_or(0.0);
+both!(
+    a_throttled_download_sends_the_allowance_then_is_paced,
+    |app| {
+        let rid = result_of(&app, 60_000).await;
+        let ops = OpsServer::start(
+            &app,
+            ServerSettings {
+                download_rate_after: 256 * KIB,
+                download_rate_limit: NonZeroU64::new(512 * KIB),
+                ..ServerSettings::default()
+            },
+        )
+        .await;
+        let before = ops.metrics().await;
+        let throttled_before = sample(&before, "cairn_download_throttled_seconds_total").unwrap();
+        let bytes_before = sample(&before, "cairn_download_bytes_total").unwrap_or(0.0);
 
-    let body = ops
-        .get(&format!("/api/query_results/{rid}.csv"))
-        .await
-        .bytes()
-        .await
-        .expect("the whole body");
-    let text = std::str::from_utf8(&body).unwrap();
-    assert_eq!(text.lines().count(), 60_001, "a throttled download is whole");
-    assert!(text.ends_with("60000,name 60000\r\n"));
-    assert!(body.len() as u64 > 2 * 256 * KIB, "the test needs a paced part");
+        let body = ops
+            .get(&format!("/api/query_results/{rid}.csv"))
+            .await
+            .bytes()
+            .await
+            .expect("the whole body");
+        let text = std::str::from_utf8(&body).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            60_001,
+            "a throttled download is whole"
+        );
+        assert!(text.ends_with("60000,name 60000\r\n"));
+        assert!(
+            body.len() as u64 > 2 * 256 * KIB,
+            "the test needs a paced part"
+        );
 
-    let after = ops.metrics().await;
-    let throttled = sample(&after, "cairn_download_throttled_seconds_total").unwrap();
-    assert!(
-        throttled > throttled_before,
-        "{throttled_before} -> {throttled}"
-    );
-    let bytes = sample(&after, "cairn_download_bytes_total").unwrap();
-    assert!(bytes - bytes_before >= body.len() as f64);
-});
-
-both!(shutdown_finishes_requests_in_flight_and_refuses_new_ones, |app| {
-    let rid = result_of(&app, 30_000).await;
-    // About 600 KB paced at 256 KiB/s: a request still running when shutdown begins.
-    let ops = OpsServer::start(
-        &app,
-        ServerSettings {
-            download_rate_after: 0,
-            download_rate_limit: NonZeroU64::new(256 * KIB),
-            shutdown_grace: Duration::from_secs(60),
-            ..ServerSettings::default()
-        },
-    )
-    .await;
-    let mut slow = ops.get(&format!("/api/query_results/{rid}.csv")).await;
-    assert_eq!(slow.status(), StatusCode::OK);
-    let mut received = slow.chunk().await.unwrap().expect("first block").len();
-
-    ops.stop.cancel();
-    ops.draining.cancelled().await;
-    // The listener is closed: a new connection is refused.
-    let fresh = reqwest::Client::new();
-    let refused = fresh.get(format!("{}/ping", ops.base)).send().await;
-    assert!(
-        refused.as_ref().is_err_and(|e| e.is_connect()),
-        "{refused:?}"
-    );
-    // The download in flight runs to its end.
-    while let Some(chunk) = slow.chunk().await.expect("the body is not cut") {
-        received += chunk.len();
+        let after = ops.metrics().await;
+        let throttled = sample(&after, "cairn_download_throttled_seconds_total").unwrap();
+        assert!(
+            throttled > throttled_before,
+            "{throttled_before} -> {throttled}"
+        );
+        let bytes = sample(&after, "cairn_download_bytes_total").unwrap();
+        assert!(bytes - bytes_before >= body.len() as f64);
     }
-    let whole = app
-        .http
-        .get(format!("{}/api/query_results/{rid}.csv", app.base))
-        .header("Authorization", format!("Key {}", app.key))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(received, whole.len());
-    ops.task.await.unwrap().unwrap();
-});
+);
+
+both!(
+    shutdown_finishes_requests_in_flight_and_refuses_new_ones,
+    |app| {
+        let rid = result_of(&app, 30_000).await;
+        // About 600 KB paced at 256 KiB/s: a request still running when shutdown begins.
+        let ops = OpsServer::start(
+            &app,
+            ServerSettings {
+                download_rate_after: 0,
+                download_rate_limit: NonZeroU64::new(256 * KIB),
+                shutdown_grace: Duration::from_secs(60),
+                ..ServerSettings::default()
+            },
+        )
+        .await;
+        let mut slow = ops.get(&format!("/api/query_results/{rid}.csv")).await;
+        assert_eq!(slow.status(), StatusCode::OK);
+        let mut received = slow.chunk().await.unwrap().expect("first block").len();
+
+        ops.stop.cancel();
+        ops.draining.cancelled().await;
+        // The listener is closed: a new connection is refused.
+        let fresh = reqwest::Client::new();
+        let refused = fresh.get(format!("{}/ping", ops.base)).send().await;
+        assert!(
+            refused.as_ref().is_err_and(|e| e.is_connect()),
+            "{refused:?}"
+        );
+        // The download in flight runs to its end.
+        while let Some(chunk) = slow.chunk().await.expect("the body is not cut") {
+            received += chunk.len();
+        }
+        let whole = app
+            .http
+            .get(format!("{}/api/query_results/{rid}.csv", app.base))
+            .header("Authorization", format!("Key {}", app.key))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert_eq!(received, whole.len());
+        ops.task.await.unwrap().unwrap();
+    }
+);
 
 both!(shutdown_cuts_what_outlives_the_grace_period, |app| {
     let rid = result_of(&app, 30_000).await;
