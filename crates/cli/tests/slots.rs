@@ -252,3 +252,167 @@ fn measure_plan_apply_killed_then_resumed() {
         stderr(&out)
     );
 }
+
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(stdout(o).trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
+}
+
+/// `--json` of apply, resume, fix (dry run and repair) and watch (one object per round).
+#[test]
+fn apply_resume_fix_and_watch_print_json() {
+    let c = RedisCluster::start(ClusterSpec {
+        flavor: Flavor::Redis,
+        masters: 3,
+        replicas: 0,
+    });
+    let seed = c.seed();
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
+    let out = cairn(&[
+        "slots",
+        "bench",
+        &seed,
+        "--populate",
+        "3000",
+        "--populate-only",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let heavy = c.nodes()[0].addr();
+    let weight = format!("{heavy}=3");
+    let snap = path("snap.json");
+    let plan = path("plan.json");
+    let out = cairn(&[
+        "slots", "measure", &seed, "--window", "0s", "--weight", &weight, "-o", &snap,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = cairn(&[
+        "slots",
+        "plan",
+        &snap,
+        "--mode",
+        "count",
+        "--max-moves",
+        "60",
+        "-o",
+        &plan,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let journal = path("journal");
+    let j = json_of(&cairn(&[
+        "slots",
+        "apply",
+        &plan,
+        "--journal",
+        &journal,
+        "--method",
+        "legacy",
+        "--json",
+    ]));
+    assert_eq!(j["command"], "apply");
+    assert_eq!(j["status"], "ok");
+    assert_eq!(j["moves"], 60);
+    assert_eq!(j["method"], "legacy");
+    assert_eq!(j["stopped_early"], false);
+    assert_eq!(j["journal"], journal.as_str());
+    assert!(j["keys"].as_u64().unwrap() > 0, "{j}");
+    assert!(j["elapsed_ms"].is_u64(), "{j}");
+    assert_eq!(dbsize_sum(&c), 3000);
+
+    let j = json_of(&cairn(&[
+        "slots",
+        "resume",
+        "--journal",
+        &journal,
+        "--json",
+    ]));
+    assert_eq!(j["command"], "resume");
+    assert_eq!(j["status"], "nothing-to-do");
+    assert_eq!(j["moves"], 0);
+
+    // Open slot 0 by hand (node 0 migrating it to node 1): fix finds and finishes it.
+    let id = |i: usize| {
+        c.nodes()[i]
+            .command(&["CLUSTER", "MYID"])
+            .unwrap()
+            .text()
+            .unwrap()
+    };
+    let (id0, id1) = (id(0), id(1));
+    c.nodes()[1]
+        .command(&["CLUSTER", "SETSLOT", "0", "IMPORTING", &id0])
+        .unwrap();
+    c.nodes()[0]
+        .command(&["CLUSTER", "SETSLOT", "0", "MIGRATING", &id1])
+        .unwrap();
+    let j = json_of(&cairn(&["slots", "fix", &seed, "--dry-run", "--json"]));
+    assert_eq!(j["command"], "fix");
+    assert_eq!(j["dry_run"], true);
+    assert_eq!(j["repaired"], 0);
+    let actions = j["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1, "{j}");
+    assert_eq!(actions[0]["kind"], "finish-migration");
+    assert_eq!(actions[0]["slot"], 0);
+    assert_eq!(actions[0]["from"], id0.as_str());
+    assert_eq!(actions[0]["to"], id1.as_str());
+    assert!(
+        actions[0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("slot 0")
+    );
+    let fix_journal = path("fix-journal");
+    let j = json_of(&cairn(&[
+        "slots",
+        "fix",
+        &seed,
+        "--json",
+        "--journal",
+        &fix_journal,
+    ]));
+    assert_eq!(
+        (j["dry_run"].clone(), j["repaired"].clone()),
+        (false.into(), 1.into())
+    );
+    assert_eq!(j["verified"], true);
+    let j = json_of(&cairn(&["slots", "fix", &seed, "--dry-run", "--json"]));
+    assert!(j["actions"].as_array().unwrap().is_empty(), "{j}");
+
+    // watch: the first round applies at most --max-moves slots and prints one JSON line.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
+        .args([
+            "slots",
+            "watch",
+            &seed,
+            "--interval",
+            "1s",
+            "--window",
+            "0s",
+        ])
+        .args(["--sustain", "0s", "--trigger", "1.01", "--mode", "count"])
+        .args(["--weight", &weight, "--max-moves", "20", "--json"])
+        .args(["--journal", &path("watch-journal")])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let round: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(round["round"], 1, "{round}");
+    assert_eq!(round["leader"], true, "{round}");
+    assert_eq!(round["action"], "applied", "{round}");
+    assert!(round["worst_load"].as_f64().unwrap() > 1.01, "{round}");
+    assert_eq!(round["planned_moves"], 20, "{round}");
+    assert_eq!(round["apply"]["moves"], 20, "{round}");
+    assert!(round["error"].is_null(), "{round}");
+}

@@ -8,6 +8,7 @@ use cairn_slots::fix;
 use cairn_slots::migrate::{self, ApplyOptions, ApplyReport, Method};
 use cairn_slots_planner::Plan;
 use clap::{Args, ValueEnum};
+use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -31,11 +32,11 @@ pub struct MoveArgs {
     /// Migration method.
     #[arg(long, value_enum, default_value_t = MethodArg::Auto)]
     pub method: MethodArg,
-    /// Slots in flight at once, in total and on any one node (1: strictly one at a time).
-    #[arg(long, default_value_t = 4)]
+    /// Slots in flight at once (1: strictly one at a time).
+    #[arg(long, default_value_t = 512)]
     pub max_parallel: usize,
     /// Keys per MIGRATE call.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 500)]
     pub keys_per_migrate: usize,
     /// MIGRATE timeout.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -52,6 +53,9 @@ pub struct MoveArgs {
     /// Overwrite keys that already exist on the target with a different value.
     #[arg(long)]
     pub replace: bool,
+    /// Print the outcome as JSON on stdout (see docs/SLOTS.md); progress stays on stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl MoveArgs {
@@ -107,14 +111,32 @@ pub struct FixArgs {
     pub moves: MoveArgs,
 }
 
-fn report(r: &ApplyReport) {
-    eprintln!(
-        "{} slots moved ({} keys) with the {} protocol in {:.2} s; cluster verified",
-        r.moves,
-        r.keys,
-        r.method,
-        r.elapsed_ms as f64 / 1000.0
-    );
+fn report(command: &'static str, r: &ApplyReport, args: &MoveArgs) -> anyhow::Result<()> {
+    if args.json {
+        let status = match (r.moves, r.stopped_early) {
+            (_, true) => "stopped",
+            (0, false) => "nothing-to-do",
+            _ => "ok",
+        };
+        // The report's fields plus the command, a status (`ok`: moved and verified,
+        // `nothing-to-do`: empty plan or finished journal) and the journal path.
+        let mut out = serde_json::to_value(r)?;
+        out["command"] = json!(command);
+        out["status"] = json!(status);
+        out["journal"] = json!(args.journal);
+        println!("{out}");
+    } else if r.moves == 0 {
+        eprintln!("nothing to do: the plan moves nothing or the journal's apply is finished");
+    } else {
+        eprintln!(
+            "{} slots moved ({} keys) with the {} protocol in {:.2} s; cluster verified",
+            r.moves,
+            r.keys,
+            r.method,
+            r.elapsed_ms as f64 / 1000.0
+        );
+    }
+    Ok(())
 }
 
 pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
@@ -127,8 +149,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
         )
     })?;
     if plan.moves.is_empty() {
-        eprintln!("the plan moves nothing");
-        return Ok(());
+        return report("apply", &ApplyReport::default(), &args.moves);
     }
     let seed = match &args.seed {
         Some(s) => s.clone(),
@@ -144,8 +165,7 @@ pub async fn apply(args: ApplyArgs) -> anyhow::Result<()> {
     progress.finish();
     let r = result
         .with_context(|| format!("apply stopped; journal {}", args.moves.journal.display()))?;
-    report(&r);
-    Ok(())
+    report("apply", &r, &args.moves)
 }
 
 pub async fn resume(args: ResumeArgs) -> anyhow::Result<()> {
@@ -154,17 +174,40 @@ pub async fn resume(args: ResumeArgs) -> anyhow::Result<()> {
     progress.finish();
     let r = result
         .with_context(|| format!("resume stopped; journal {}", args.moves.journal.display()))?;
-    if r.moves == 0 {
-        eprintln!("nothing left to do: the journal's apply is finished");
-    } else {
-        report(&r);
+    report("resume", &r, &args.moves)
+}
+
+/// `fix --json`: every action's fields plus its description, how many were carried out and
+/// whether the cluster was verified afterwards (both 0/false on a dry run).
+fn fix_json(actions: &[fix::FixAction], dry_run: bool) -> anyhow::Result<serde_json::Value> {
+    let mut items = Vec::new();
+    for a in actions {
+        let mut item = serde_json::to_value(a)?;
+        item["description"] = json!(a.to_string());
+        items.push(item);
     }
-    Ok(())
+    Ok(json!({
+        "command": "fix",
+        "dry_run": dry_run,
+        "actions": items,
+        "repaired": if dry_run { 0 } else { actions.len() },
+        "verified": !dry_run,
+    }))
 }
 
 pub async fn fix(args: FixArgs) -> anyhow::Result<()> {
     let cluster = Cluster::discover(&args.seed).await?;
     let actions = fix::diagnose(&cluster).await?;
+    if args.moves.json {
+        if !args.dry_run && !actions.is_empty() {
+            let progress = MoveProgress::new();
+            let result = fix::repair(&cluster, &actions, &args.moves.options(), &progress).await;
+            progress.finish();
+            result?;
+        }
+        println!("{}", fix_json(&actions, args.dry_run)?);
+        return Ok(());
+    }
     if actions.is_empty() {
         println!("nothing to fix: no open or uncovered slots");
         return Ok(());

@@ -6,7 +6,7 @@ use super::status::parse_duration;
 use anyhow::Context;
 use cairn_slots::measure::capacity::parse_node_value;
 use cairn_slots::measure::{CapacityConfig, MeasureConfig};
-use cairn_slots::watch::{WatchConfig, WatchMetrics, run as run_watch, serve_metrics};
+use cairn_slots::watch::{RoundReport, WatchConfig, WatchMetrics, run_with, serve_metrics};
 use cairn_slots_planner::{Mode, Policy};
 use clap::Args;
 use std::sync::{Arc, Mutex};
@@ -80,6 +80,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<()> {
         rounds: None,
     };
     let progress = MoveProgress::new();
-    run_watch(&args.seed, &cfg, metrics, &progress).await?;
+    let json = args.moves.json;
+    let on_round = move |r: &RoundReport| {
+        if json {
+            match serde_json::to_string(r) {
+                Ok(line) => println!("{line}"),
+                Err(e) => tracing::error!(error = %e, "cannot serialize the round report"),
+            }
+        }
+    };
+    run_with(&args.seed, &cfg, metrics, &progress, &on_round).await?;
     Ok(())
 }
