@@ -1075,6 +1075,31 @@ fn alert_rules_use_contract_metrics_and_point_at_the_runbook() {
 }
 
 #[test]
+fn every_alert_has_a_unit_test_that_fires_it() {
+    let dir = deploy_dir().join("prometheus");
+    let rules: RuleFile = yaml_serde::from_str(&read(&dir.join("alerts.yml"))).expect("alerts.yml");
+    let alerts: BTreeSet<&str> = rules
+        .groups
+        .iter()
+        .flat_map(|g| &g.rules)
+        .map(|r| r.alert.as_str())
+        .collect();
+    let tests: Value = yaml_serde::from_str(&read(&dir.join("alerts.test.yml"))).expect("tests");
+    let fired: BTreeSet<&str> = tests["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .flat_map(|t| t["alert_rule_test"].as_array().expect("alert_rule_test"))
+        .filter(|case| case["exp_alerts"].as_array().is_some_and(|a| !a.is_empty()))
+        .map(|case| case["alertname"].as_str().expect("alertname"))
+        .collect();
+    assert_eq!(
+        fired, alerts,
+        "alerts without a firing unit test, or tests of unknown alerts"
+    );
+}
+
+#[test]
 fn alert_rules_pass_promtool_check_and_their_unit_tests() {
     let dir = deploy_dir().join("prometheus");
     for args in [
