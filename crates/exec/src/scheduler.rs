@@ -104,7 +104,11 @@ impl Scheduler {
             .iter()
             .filter_map(|t| {
                 let every = self.interval(*t)?;
-                let first = if *t == Task::Maintain { every } else { Duration::ZERO };
+                let first = if *t == Task::Maintain {
+                    every
+                } else {
+                    Duration::ZERO
+                };
                 Some((*t, Instant::now() + first))
             })
             .collect();
@@ -286,7 +290,11 @@ impl Scheduler {
         if self.fencing_token().is_none() {
             return Ok(());
         }
-        self.store.maintain().await.map(|_| ()).map_err(|e| e.to_string())
+        self.store
+            .maintain()
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     async fn cleanup_results(&self) -> Result<(), String> {

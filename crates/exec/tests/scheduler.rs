@@ -246,10 +246,7 @@ async fn two_schedulers_enqueue_a_due_run_once() {
     let now = fixed_now();
     assert_eq!(s.scheduler.refresh_queries(now).await.unwrap(), 1);
     assert_eq!(
-        other
-            .refresh_queries(now + Span::seconds(5))
-            .await
-            .unwrap(),
+        other.refresh_queries(now + Span::seconds(5)).await.unwrap(),
         0,
         "the same due time, seen a little later by another scheduler"
     );
@@ -291,7 +288,11 @@ async fn a_stale_leader_stops_and_a_follower_enqueues_nothing() {
         0,
         "not the leader: nothing is enqueued"
     );
-    assert_eq!(new.refresh_queries(now).await.unwrap(), 1, "the new leader goes on");
+    assert_eq!(
+        new.refresh_queries(now).await.unwrap(),
+        1,
+        "the new leader goes on"
+    );
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 use cairn_domain::model::{ApiKey, Dashboard};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::db::{BeginWrite, Store, builder, now, random_key, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
@@ -153,6 +154,48 @@ fn free_slug(base: &str, taken: &[String]) -> String {
         .unwrap_or_else(|| base.to_string())
 }
 
+/// The statement for one page of dashboards matching `filter`, after `prefix` (empty, or
+/// `EXPLAIN` for `hot`).
+pub(crate) fn dashboards_page<DB>(prefix: &str, filter: &ListFilter) -> QueryBuilder<DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "{prefix}{}",
+        concat!("SELECT ", dashboard_cols!(), " FROM dashboards d")
+    ));
+    push_filters(&mut qb, &DASHBOARDS, filter);
+    push_order_and_page(&mut qb, "d", filter);
+    qb
+}
+
+/// The dashboard with a slug (a hot statement, see `hot`).
+pub(crate) const DASHBOARD_BY_SLUG: &str = concat!(
+    "SELECT ",
+    dashboard_cols!(),
+    " FROM dashboards WHERE slug = $1"
+);
+
+/// A dashboard's active share (a hot statement, see `hot`).
+pub(crate) const ACTIVE_SHARE: &str = concat!(
+    "SELECT ",
+    share_cols!(),
+    " FROM dashboard_shares WHERE dashboard_id = $1 AND active = $2 \
+         ORDER BY id LIMIT 1"
+);
+
+/// The dashboard an active public token shares (a hot statement, see `hot`).
+pub(crate) const DASHBOARD_BY_SHARE_TOKEN: &str =
+    "SELECT dashboard_id FROM dashboard_shares WHERE api_key = $1 AND active = $2";
+
+/// Tag counts of dashboards that are not archived (a hot statement, see `hot`).
+pub(crate) const DASHBOARD_TAGS: &str = "SELECT t.tag, COUNT(*) AS n FROM dashboard_tags t \
+    JOIN dashboards d ON d.id = t.dashboard_id WHERE d.is_archived = $1 \
+    GROUP BY t.tag ORDER BY n DESC, t.tag";
+
 impl Store {
     /// Creates a draft dashboard whose slug is the slugified name, with `_1`, `_2` ... appended
     /// when taken (as Redash does).
@@ -225,14 +268,10 @@ impl Store {
     /// [`StoreError::NotFound`] when there is none.
     pub async fn dashboard_by_slug(&self, slug: &str) -> StoreResult<Dashboard> {
         let row: Option<DashboardRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                dashboard_cols!(),
-                " FROM dashboards WHERE slug = $1"
-            ))
-            .bind(slug)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(DASHBOARD_BY_SLUG)
+                .bind(slug)
+                .fetch_optional(pool)
+                .await?
         });
         row.map(Dashboard::from)
             .ok_or(StoreError::NotFound("dashboard"))
@@ -375,13 +414,10 @@ impl Store {
             let mut count_qb = builder(pool, "SELECT COUNT(*) FROM dashboards d");
             push_filters(&mut count_qb, &DASHBOARDS, filter);
             let count: i64 = count_qb.build_query_scalar().fetch_one(pool).await?;
-            let mut qb = builder(
-                pool,
-                concat!("SELECT ", dashboard_cols!(), " FROM dashboards d"),
-            );
-            push_filters(&mut qb, &DASHBOARDS, filter);
-            push_order_and_page(&mut qb, "d", filter);
-            let rows = qb.build_query_as().fetch_all(pool).await?;
+            let rows = dashboards_page("", filter)
+                .build_query_as()
+                .fetch_all(pool)
+                .await?;
             (rows, count)
         });
         Ok(Page {
@@ -399,14 +435,10 @@ impl Store {
     /// `Db` on database failure.
     pub async fn dashboard_tags(&self) -> StoreResult<Vec<(String, i64)>> {
         Ok(with_read_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT t.tag, COUNT(*) AS n FROM dashboard_tags t \
-                 JOIN dashboards d ON d.id = t.dashboard_id WHERE d.is_archived = $1 \
-                 GROUP BY t.tag ORDER BY n DESC, t.tag",
-            )
-            .bind(false)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(DASHBOARD_TAGS)
+                .bind(false)
+                .fetch_all(pool)
+                .await?
         }))
     }
 
@@ -419,16 +451,11 @@ impl Store {
         self.dashboard(dashboard_id).await?;
         let row: ShareRow = with_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let existing: Option<ShareRow> = sqlx::query_as(concat!(
-                "SELECT ",
-                share_cols!(),
-                " FROM dashboard_shares WHERE dashboard_id = $1 AND active = $2 \
-                 ORDER BY id LIMIT 1"
-            ))
-            .bind(dashboard_id)
-            .bind(true)
-            .fetch_optional(&mut *tx)
-            .await?;
+            let existing: Option<ShareRow> = sqlx::query_as(ACTIVE_SHARE)
+                .bind(dashboard_id)
+                .bind(true)
+                .fetch_optional(&mut *tx)
+                .await?;
             let row = match existing {
                 Some(row) => row,
                 None => sqlx::query_as(concat!(
@@ -472,16 +499,11 @@ impl Store {
     /// `Db` on database failure.
     pub async fn dashboard_share(&self, dashboard_id: i64) -> StoreResult<Option<ApiKey>> {
         let row: Option<ShareRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                share_cols!(),
-                " FROM dashboard_shares WHERE dashboard_id = $1 AND active = $2 \
-                 ORDER BY id LIMIT 1"
-            ))
-            .bind(dashboard_id)
-            .bind(true)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(ACTIVE_SHARE)
+                .bind(dashboard_id)
+                .bind(true)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row.map(ApiKey::from))
     }
@@ -492,13 +514,11 @@ impl Store {
     /// [`StoreError::NotFound`] when the token is unknown or revoked or the dashboard archived.
     pub async fn dashboard_by_public_token(&self, token: &str) -> StoreResult<Dashboard> {
         let id: Option<i64> = with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT dashboard_id FROM dashboard_shares WHERE api_key = $1 AND active = $2",
-            )
-            .bind(token)
-            .bind(true)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_scalar(DASHBOARD_BY_SHARE_TOKEN)
+                .bind(token)
+                .bind(true)
+                .fetch_optional(pool)
+                .await?
         });
         let dashboard = self
             .dashboard(id.ok_or(StoreError::NotFound("dashboard"))?)

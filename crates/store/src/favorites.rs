@@ -5,6 +5,10 @@ use cairn_domain::model::FavoriteKind;
 use crate::db::{Store, now, with_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
 
+/// The ids a user starred (a hot statement, see `hot`).
+pub(crate) const FAVORITE_IDS: &str = "SELECT object_id FROM favorites WHERE user_id = $1 AND object_type = $2 \
+    ORDER BY object_id";
+
 impl Store {
     /// Stars an object for a user; starring it again changes nothing.
     ///
@@ -100,14 +104,11 @@ impl Store {
     /// `Db` on database failure.
     pub async fn favorite_ids(&self, user_id: i64, kind: FavoriteKind) -> StoreResult<Vec<i64>> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "SELECT object_id FROM favorites WHERE user_id = $1 AND object_type = $2 \
-                 ORDER BY object_id",
-            )
-            .bind(user_id)
-            .bind(kind.as_str())
-            .fetch_all(pool)
-            .await?
+            sqlx::query_scalar(FAVORITE_IDS)
+                .bind(user_id)
+                .bind(kind.as_str())
+                .fetch_all(pool)
+                .await?
         }))
     }
 }

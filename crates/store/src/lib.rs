@@ -102,6 +102,7 @@ mod db;
 mod error;
 mod favorites;
 mod fence;
+mod hot;
 mod listing;
 mod maintain;
 mod queries;
@@ -121,6 +122,7 @@ pub use data_sources::{
 pub use db::{Backend, Store};
 pub use error::{StoreError, StoreResult};
 pub use fence::ClaimOutcome;
+pub use hot::StatementPlan;
 pub use listing::{Drafts, ListFilter, Order, OrderField, Page, Paging, Scope};
 pub use maintain::MaintenanceReport;
 pub use queries::{NewQuery, QueryUpdate};

@@ -8,7 +8,11 @@ use crate::db::{Pool, Store};
 use crate::error::StoreResult;
 
 /// The statements [`Store::maintain`] runs on SQLite, in order.
-const SQLITE_MAINTENANCE: &[&str] = &["PRAGMA optimize", "ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"];
+const SQLITE_MAINTENANCE: &[&str] = &[
+    "PRAGMA optimize",
+    "ANALYZE",
+    "PRAGMA wal_checkpoint(TRUNCATE)",
+];
 /// The statements [`Store::maintain`] runs on PostgreSQL, in order.
 const POSTGRES_MAINTENANCE: &[&str] = &["VACUUM (ANALYZE)"];
 

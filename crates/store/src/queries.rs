@@ -180,6 +180,10 @@ macro_rules! insert_query {
     }};
 }
 
+/// The query owning an API key (a hot statement, see `hot`).
+pub(crate) const QUERY_BY_API_KEY: &str =
+    concat!("SELECT ", query_cols!(), " FROM queries WHERE api_key = $1");
+
 impl Store {
     /// Creates a draft query with its default `TABLE` visualization.
     ///
@@ -222,14 +226,10 @@ impl Store {
     /// [`StoreError::NotFound`] when no query has this key.
     pub async fn query_by_api_key(&self, api_key: &str) -> StoreResult<Query> {
         let row: Option<QueryRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                query_cols!(),
-                " FROM queries WHERE api_key = $1"
-            ))
-            .bind(api_key)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(QUERY_BY_API_KEY)
+                .bind(api_key)
+                .fetch_optional(pool)
+                .await?
         });
         row.map(Query::from).ok_or(StoreError::NotFound("query"))
     }

@@ -3,6 +3,7 @@
 
 use cairn_domain::model::Query;
 use chrono::{DateTime, Utc};
+use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::db::{Store, builder, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult};
@@ -36,6 +37,52 @@ struct ScheduledRow {
     data_source_paused: bool,
 }
 
+/// A user's most recently changed queries (a hot statement, see `hot`).
+pub(crate) const RECENT_QUERIES: &str = concat!(
+    "SELECT ",
+    query_cols!(),
+    " FROM queries WHERE is_archived = $1 \
+         AND (user_id = $2 OR last_modified_by_id = $2) \
+         ORDER BY updated_at DESC, id DESC LIMIT $3"
+);
+
+/// Tag counts of queries that are not archived (a hot statement, see `hot`).
+pub(crate) const QUERY_TAGS: &str = "SELECT t.tag, COUNT(*) AS n FROM query_tags t \
+    JOIN queries q ON q.id = t.query_id WHERE q.is_archived = $1 \
+    GROUP BY t.tag ORDER BY n DESC, t.tag";
+
+/// Points every query with a data source and hash at a result: Redash's fan-out (a hot statement, see `hot`).
+pub(crate) const FAN_OUT: &str = "UPDATE queries SET latest_query_data_id = $3 \
+    WHERE data_source_id = $1 AND query_hash = $2 RETURNING id";
+
+/// The scheduler's view of scheduled queries (a hot statement, see `hot`).
+pub(crate) const SCHEDULED_QUERIES: &str = concat!(
+    "SELECT ",
+    query_cols_q!(),
+    ", r.retrieved_at AS latest_retrieved_at, ds.paused AS data_source_paused \
+         FROM queries q JOIN data_sources ds ON ds.id = q.data_source_id \
+         LEFT JOIN query_results r ON r.id = q.latest_query_data_id \
+         WHERE q.schedule IS NOT NULL AND q.is_archived = $1 ORDER BY q.id"
+);
+
+/// The statement for one page of queries matching `filter`, after `prefix` (empty, or
+/// `EXPLAIN` for `hot`).
+pub(crate) fn queries_page<DB>(prefix: &str, filter: &ListFilter) -> QueryBuilder<DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!(
+        "{prefix}{}",
+        concat!("SELECT ", query_cols!(), " FROM queries q")
+    ));
+    push_filters(&mut qb, &QUERIES, filter);
+    push_order_and_page(&mut qb, "q", filter);
+    qb
+}
+
 impl Store {
     /// A page of queries matching `filter` (Redash's `/api/queries`, `/my`, `/favorites`,
     /// `/archive`), with the total count. Served by the read replica when there is one.
@@ -50,10 +97,10 @@ impl Store {
             let mut count_qb = builder(pool, "SELECT COUNT(*) FROM queries q");
             push_filters(&mut count_qb, &QUERIES, filter);
             let count: i64 = count_qb.build_query_scalar().fetch_one(pool).await?;
-            let mut qb = builder(pool, concat!("SELECT ", query_cols!(), " FROM queries q"));
-            push_filters(&mut qb, &QUERIES, filter);
-            push_order_and_page(&mut qb, "q", filter);
-            let rows = qb.build_query_as().fetch_all(pool).await?;
+            let rows = queries_page("", filter)
+                .build_query_as()
+                .fetch_all(pool)
+                .await?;
             (rows, count)
         });
         Ok(Page {
@@ -70,18 +117,12 @@ impl Store {
     /// `Db` on database failure.
     pub async fn recent_queries(&self, user_id: i64, limit: u32) -> StoreResult<Vec<Query>> {
         let rows: Vec<QueryRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                query_cols!(),
-                " FROM queries WHERE is_archived = $1 \
-                 AND (user_id = $2 OR last_modified_by_id = $2) \
-                 ORDER BY updated_at DESC, id DESC LIMIT $3"
-            ))
-            .bind(false)
-            .bind(user_id)
-            .bind(i64::from(limit))
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(RECENT_QUERIES)
+                .bind(false)
+                .bind(user_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(Query::from).collect())
     }
@@ -93,14 +134,10 @@ impl Store {
     /// `Db` on database failure.
     pub async fn query_tags(&self) -> StoreResult<Vec<(String, i64)>> {
         Ok(with_read_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT t.tag, COUNT(*) AS n FROM query_tags t \
-                 JOIN queries q ON q.id = t.query_id WHERE q.is_archived = $1 \
-                 GROUP BY t.tag ORDER BY n DESC, t.tag",
-            )
-            .bind(false)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(QUERY_TAGS)
+                .bind(false)
+                .fetch_all(pool)
+                .await?
         }))
     }
 
@@ -116,15 +153,12 @@ impl Store {
         result_id: i64,
     ) -> StoreResult<Vec<i64>> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_scalar(
-                "UPDATE queries SET latest_query_data_id = $3 \
-                 WHERE data_source_id = $1 AND query_hash = $2 RETURNING id",
-            )
-            .bind(data_source_id)
-            .bind(query_hash)
-            .bind(result_id)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_scalar(FAN_OUT)
+                .bind(data_source_id)
+                .bind(query_hash)
+                .bind(result_id)
+                .fetch_all(pool)
+                .await?
         }))
     }
 
@@ -155,17 +189,10 @@ impl Store {
     /// `Db` on database failure.
     pub async fn scheduled_queries(&self) -> StoreResult<Vec<ScheduledQuery>> {
         let rows: Vec<ScheduledRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                query_cols_q!(),
-                ", r.retrieved_at AS latest_retrieved_at, ds.paused AS data_source_paused \
-                 FROM queries q JOIN data_sources ds ON ds.id = q.data_source_id \
-                 LEFT JOIN query_results r ON r.id = q.latest_query_data_id \
-                 WHERE q.schedule IS NOT NULL AND q.is_archived = $1 ORDER BY q.id"
-            ))
-            .bind(false)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(SCHEDULED_QUERIES)
+                .bind(false)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows
             .into_iter()

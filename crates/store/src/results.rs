@@ -22,6 +22,7 @@ use sqlx::types::Json;
 
 use crate::db::{BeginWrite, Store, now, with_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
+use crate::query_lists::FAN_OUT;
 
 /// Where a result comes from, known when its run starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +94,38 @@ macro_rules! meta_cols {
          chunk_count, columns"
     };
 }
+
+/// The newest finished result of a data source and query hash (a hot statement, see `hot`).
+pub(crate) const LATEST_RESULT: &str = concat!(
+    "SELECT ",
+    meta_cols!(),
+    " FROM query_results WHERE data_source_id = $1 AND query_hash = $2 \
+     AND complete = $3 ORDER BY retrieved_at DESC, id DESC LIMIT 1"
+);
+
+/// [`LATEST_RESULT`] retrieved at or after a time: the cache lookup (a hot statement, see
+/// `hot`).
+pub(crate) const CACHED_RESULT_SINCE: &str = concat!(
+    "SELECT ",
+    meta_cols!(),
+    " FROM query_results WHERE data_source_id = $1 AND query_hash = $2 \
+     AND complete = $3 AND retrieved_at >= $4 \
+     ORDER BY retrieved_at DESC, id DESC LIMIT 1"
+);
+
+/// The first chunk of a result at or after a sequence number (a hot statement, see `hot`).
+pub(crate) const CHUNK_FROM: &str = "SELECT seq, bytes FROM query_result_chunks WHERE result_id = $1 AND seq >= $2 \
+    ORDER BY seq LIMIT 1";
+
+/// Deletes the oldest unused finished results (a hot statement, see `hot`).
+pub(crate) const CLEANUP_RESULTS: &str = "DELETE FROM query_results WHERE id IN (SELECT r.id FROM query_results r \
+    WHERE r.complete = $1 AND r.retrieved_at < $2 AND NOT EXISTS \
+    (SELECT 1 FROM queries q WHERE q.latest_query_data_id = r.id) \
+    ORDER BY r.retrieved_at LIMIT $3)";
+
+/// Deletes unfinished results older than a cutoff (a hot statement, see `hot`).
+pub(crate) const DELETE_ABANDONED: &str =
+    "DELETE FROM query_results WHERE complete = $1 AND retrieved_at < $2";
 
 impl Store {
     /// Starts a result: an unfinished, invisible row; returns its id.
@@ -180,15 +213,12 @@ impl Store {
             .await?;
             let mut updated = Vec::new();
             if let Some(row) = &row {
-                updated = sqlx::query_scalar(
-                    "UPDATE queries SET latest_query_data_id = $3 \
-                     WHERE data_source_id = $1 AND query_hash = $2 RETURNING id",
-                )
-                .bind(row.data_source_id)
-                .bind(&row.query_hash)
-                .bind(row.id)
-                .fetch_all(&mut *tx)
-                .await?;
+                updated = sqlx::query_scalar(FAN_OUT)
+                    .bind(row.data_source_id)
+                    .bind(&row.query_hash)
+                    .bind(row.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
                 tx.commit().await?;
             }
             (row, updated)
@@ -224,7 +254,7 @@ impl Store {
     pub async fn delete_unfinished_results(&self, older_than_secs: i64) -> StoreResult<u64> {
         let cutoff = now() - chrono::Duration::seconds(older_than_secs.max(0));
         Ok(with_pool!(self, |pool| {
-            sqlx::query("DELETE FROM query_results WHERE complete = $1 AND retrieved_at < $2")
+            sqlx::query(DELETE_ABANDONED)
                 .bind(false)
                 .bind(cutoff)
                 .execute(pool)
@@ -282,14 +312,11 @@ impl Store {
     /// The first chunk at or after `seq`.
     async fn chunk_from(&self, result_id: i64, seq: i64) -> StoreResult<Option<(i64, Vec<u8>)>> {
         Ok(with_pool!(self, |pool| {
-            sqlx::query_as(
-                "SELECT seq, bytes FROM query_result_chunks WHERE result_id = $1 AND seq >= $2 \
-                 ORDER BY seq LIMIT 1",
-            )
-            .bind(result_id)
-            .bind(seq)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(CHUNK_FROM)
+                .bind(result_id)
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?
         }))
     }
 
@@ -317,19 +344,8 @@ impl Store {
         };
         let row: Option<MetaRow> = with_pool!(self, |pool| {
             let sql = match since {
-                Some(_) => concat!(
-                    "SELECT ",
-                    meta_cols!(),
-                    " FROM query_results WHERE data_source_id = $1 AND query_hash = $2 \
-                     AND complete = $3 AND retrieved_at >= $4 \
-                     ORDER BY retrieved_at DESC, id DESC LIMIT 1"
-                ),
-                None => concat!(
-                    "SELECT ",
-                    meta_cols!(),
-                    " FROM query_results WHERE data_source_id = $1 AND query_hash = $2 \
-                     AND complete = $3 ORDER BY retrieved_at DESC, id DESC LIMIT 1"
-                ),
+                Some(_) => CACHED_RESULT_SINCE,
+                None => LATEST_RESULT,
             };
             let mut q = sqlx::query_as(sql)
                 .bind(data_source_id)
@@ -352,18 +368,13 @@ impl Store {
     pub async fn cleanup_results(&self, max_age_secs: i64, limit: u32) -> StoreResult<u64> {
         let cutoff = now() - chrono::Duration::seconds(max_age_secs.max(0));
         let deleted = with_pool!(self, |pool| {
-            sqlx::query(
-                "DELETE FROM query_results WHERE id IN (SELECT r.id FROM query_results r \
-                 WHERE r.complete = $1 AND r.retrieved_at < $2 AND NOT EXISTS \
-                 (SELECT 1 FROM queries q WHERE q.latest_query_data_id = r.id) \
-                 ORDER BY r.retrieved_at LIMIT $3)",
-            )
-            .bind(true)
-            .bind(cutoff)
-            .bind(i64::from(limit))
-            .execute(pool)
-            .await?
-            .rows_affected()
+            sqlx::query(CLEANUP_RESULTS)
+                .bind(true)
+                .bind(cutoff)
+                .bind(i64::from(limit))
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         if deleted > 0 {
             tracing::info!(deleted, "removed unused query results");

@@ -3,13 +3,13 @@
 //!
 //! Migrations are sqlx's, recorded in `_sqlx_migrations` (version, checksum, success). On
 //! PostgreSQL sqlx holds an advisory lock while it migrates, so several processes may run
-//! [`Store::migrate`] at once: one applies, the others wait and then find nothing to do. SQLite
-//! has no such lock, but each migration is one transaction; a runner that loses the race finds
-//! the schema current afterwards and succeeds too.
+//! [`Store::migrate`] at once: one applies, the others wait and then find nothing to do. On SQLite
+//! all pending migrations run inside one `BEGIN IMMEDIATE` transaction, which does the same: the
+//! others wait for the write lock (busy timeout), then find nothing to do.
 
 use sqlx::migrate::Migrator;
 
-use crate::db::{Pool, Store, with_pool};
+use crate::db::{BeginWrite, Pool, Store, with_pool};
 use crate::error::{StoreError, StoreResult};
 
 static SQLITE_MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -116,16 +116,18 @@ impl Store {
                 known: binary,
             });
         }
-        let run = match &self.inner.pool {
-            Pool::Sqlite(pool) => SQLITE_MIGRATOR.run(pool).await,
-            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await,
-        };
-        if let Err(e) = run {
-            // Another process may have applied the same migration first (SQLite has no
-            // migration lock): then the schema is current and there is nothing left to do.
-            if !self.schema_status().await?.is_current() {
-                return Err(e.into());
+        match &self.inner.pool {
+            Pool::Sqlite(pool) => {
+                // Every migration inside ONE write transaction (sqlx nests its own as
+                // savepoints): a second process waits for the write lock, then finds nothing
+                // left to apply. (`run_direct` is `run` on a connection: `run` with a borrowed
+                // transaction trips the compiler's "Acquire is not general enough" in a
+                // spawned future, which sqlx's own source notes.)
+                let mut tx = pool.begin_write().await?;
+                SQLITE_MIGRATOR.run_direct(None, &mut *tx, false).await?;
+                tx.commit().await?;
             }
+            Pool::Postgres(pool) => POSTGRES_MIGRATOR.run(pool).await?,
         }
         tracing::debug!(
             version = self.known_schema_version(),

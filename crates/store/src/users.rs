@@ -66,6 +66,17 @@ macro_rules! user_cols {
     };
 }
 
+/// The user with an e-mail address, case-insensitive (a hot statement, see `hot`).
+pub(crate) const USER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_cols!(),
+    " FROM users WHERE LOWER(email) = LOWER($1)"
+);
+
+/// The user owning an API key: every API request (a hot statement, see `hot`).
+pub(crate) const USER_BY_API_KEY: &str =
+    concat!("SELECT ", user_cols!(), " FROM users WHERE api_key = $1");
+
 impl Store {
     /// Creates a user with a fresh API key.
     ///
@@ -117,14 +128,10 @@ impl Store {
     /// [`StoreError::NotFound`] when there is none.
     pub async fn user_by_email(&self, email: &str) -> StoreResult<User> {
         let row: Option<UserRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                user_cols!(),
-                " FROM users WHERE LOWER(email) = LOWER($1)"
-            ))
-            .bind(email.trim())
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(USER_BY_EMAIL)
+                .bind(email.trim())
+                .fetch_optional(pool)
+                .await?
         });
         row.map(User::from).ok_or(StoreError::NotFound("user"))
     }
@@ -135,14 +142,10 @@ impl Store {
     /// [`StoreError::NotFound`] when no user has this key.
     pub async fn user_by_api_key(&self, api_key: &str) -> StoreResult<User> {
         let row: Option<UserRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                user_cols!(),
-                " FROM users WHERE api_key = $1"
-            ))
-            .bind(api_key)
-            .fetch_optional(pool)
-            .await?
+            sqlx::query_as(USER_BY_API_KEY)
+                .bind(api_key)
+                .fetch_optional(pool)
+                .await?
         });
         row.map(User::from).ok_or(StoreError::NotFound("user"))
     }

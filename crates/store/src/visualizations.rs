@@ -69,6 +69,13 @@ macro_rules! vis_cols {
     };
 }
 
+/// A query's visualizations (a hot statement, see `hot`).
+pub(crate) const VISUALIZATIONS_OF_QUERY: &str = concat!(
+    "SELECT ",
+    vis_cols!(),
+    " FROM visualizations WHERE query_id = $1 ORDER BY id"
+);
+
 impl Store {
     /// Creates a visualization.
     ///
@@ -123,14 +130,10 @@ impl Store {
     /// `Db` on database failure.
     pub async fn visualizations_for_query(&self, query_id: i64) -> StoreResult<Vec<Visualization>> {
         let rows: Vec<VisualizationRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                vis_cols!(),
-                " FROM visualizations WHERE query_id = $1 ORDER BY id"
-            ))
-            .bind(query_id)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(VISUALIZATIONS_OF_QUERY)
+                .bind(query_id)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(Visualization::from).collect())
     }

@@ -67,6 +67,13 @@ macro_rules! widget_cols {
     };
 }
 
+/// A dashboard's widgets (a hot statement, see `hot`).
+pub(crate) const WIDGETS_OF_DASHBOARD: &str = concat!(
+    "SELECT ",
+    widget_cols!(),
+    " FROM widgets WHERE dashboard_id = $1 ORDER BY id"
+);
+
 impl Store {
     /// Creates a widget.
     ///
@@ -117,14 +124,10 @@ impl Store {
     /// `Db` on database failure.
     pub async fn widgets_for_dashboard(&self, dashboard_id: i64) -> StoreResult<Vec<Widget>> {
         let rows: Vec<WidgetRow> = with_pool!(self, |pool| {
-            sqlx::query_as(concat!(
-                "SELECT ",
-                widget_cols!(),
-                " FROM widgets WHERE dashboard_id = $1 ORDER BY id"
-            ))
-            .bind(dashboard_id)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(WIDGETS_OF_DASHBOARD)
+                .bind(dashboard_id)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows.into_iter().map(Widget::from).collect())
     }

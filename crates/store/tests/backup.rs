@@ -20,7 +20,14 @@ use crate::queries::new_query;
 fn pg_tool(name: &str, args: &[&str]) {
     let pg = PgServer::shared();
     let out = Command::new(pg.tool(name))
-        .args(["-h", "127.0.0.1", "-p", &pg.port().to_string(), "-U", "postgres"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &pg.port().to_string(),
+            "-U",
+            "postgres",
+        ])
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));

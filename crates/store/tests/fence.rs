@@ -75,9 +75,9 @@ async fn one_due_time_is_claimed_once(db: TestDb) {
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let s = db.store.clone();
-        tasks.push(tokio::spawn(
-            async move { s.claim_scheduled_run(q, due(0), 1).await },
-        ));
+        tasks.push(tokio::spawn(async move {
+            s.claim_scheduled_run(q, due(0), 1).await
+        }));
     }
     let mut claimed = 0;
     for task in tasks {

@@ -16,7 +16,11 @@ async fn maintenance_analyzes_the_database(db: TestDb) {
     let analyzed = if db.url.starts_with("sqlite:") {
         assert_eq!(
             report.statements,
-            ["PRAGMA optimize", "ANALYZE", "PRAGMA wal_checkpoint(TRUNCATE)"]
+            [
+                "PRAGMA optimize",
+                "ANALYZE",
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ]
         );
         // ANALYZE wrote row estimates for the queries table's indexes.
         db.raw_count(

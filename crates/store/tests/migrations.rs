@@ -63,7 +63,10 @@ async fn schema_status_follows_migrate(empty: EmptyDb) {
     let binary = store.known_schema_version();
     let status = store.schema_status().await.unwrap();
     assert_eq!(status, SchemaStatus::Behind { db: 0, binary });
-    assert!(status.to_string().contains("run `cairn migrate`"), "{status}");
+    assert!(
+        status.to_string().contains("run `cairn migrate`"),
+        "{status}"
+    );
     let err = store.require_current_schema().await.unwrap_err();
     assert!(err.to_string().contains("cairn migrate"), "{err}");
     store.migrate().await.unwrap();

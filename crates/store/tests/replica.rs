@@ -51,7 +51,11 @@ async fn list_reads_go_to_the_replica_and_writes_to_the_primary() {
         .unwrap();
     assert_eq!(names(on_primary), ["written", "on primary"]);
     let on_replica = store.list_queries(&ListFilter::default()).await.unwrap();
-    assert_eq!(names(on_replica), ["on replica"], "the replica never got it");
+    assert_eq!(
+        names(on_replica),
+        ["on replica"],
+        "the replica never got it"
+    );
     store.close().await;
 }
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod dashboards;
 mod data_sources;
 mod fence;
+mod indexes;
 mod maintain;
 mod migrations;
 mod queries;
