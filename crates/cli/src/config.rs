@@ -53,6 +53,79 @@ impl StoreArgs {
     }
 }
 
+impl StoreArgs {
+    /// Connects for one role of a deployment: without migrating, with the secret key given
+    /// explicitly (replicas must share it; none may generate its own), and, when
+    /// `require_current`, only if the schema is exactly the one this binary knows.
+    ///
+    /// # Errors
+    /// A missing key, an unreachable database, or a schema that needs `cairn migrate` or a newer
+    /// binary.
+    pub async fn connect(&self, require_current: bool) -> anyhow::Result<Store> {
+        let Some(secret) = self.secret_key.as_deref().filter(|s| !s.is_empty()) else {
+            bail!(
+                "set REDASH_SECRET_KEY (or --secret-key): every replica must share the key that \
+                 encrypts data source options"
+            );
+        };
+        let Some(url) = self.database_url.as_deref() else {
+            bail!("set REDASH_DATABASE_URL (or --database-url) to the shared metadata database");
+        };
+        let store = Store::connect(url, Sha256::digest(secret.as_bytes()).into())
+            .await
+            .context("cannot connect to the metadata database (REDASH_DATABASE_URL)")?;
+        if require_current {
+            let status = store.schema_status().await?;
+            if !status.is_current() {
+                store.close().await;
+                bail!("{status}");
+            }
+        }
+        Ok(store)
+    }
+}
+
+/// The shared Redis: job queue, job states, worker heartbeats and the scheduler lease.
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// `redis://[:password@]host:port[/db]` of a standalone Redis, or any node of a Redis Cluster.
+    #[arg(long, env = "REDASH_REDIS_URL")]
+    pub redis_url: String,
+    /// Seconds without a heartbeat after which a worker counts as dead and its jobs are
+    /// failed or re-queued.
+    #[arg(long, env = "CAIRN_WORKER_HEARTBEAT_TIMEOUT", default_value_t = 30)]
+    pub heartbeat_timeout: u64,
+    /// Seconds a finished job's state stays readable.
+    #[arg(long, env = "REDASH_JOB_EXPIRY_TIME", default_value_t = 43_200)]
+    pub job_expiry_time: u64,
+    /// Hash tag of every key Cairn keeps in Redis; deployments sharing one Redis need
+    /// different tags.
+    #[arg(long, env = "CAIRN_REDIS_KEY_TAG", default_value = "cairn")]
+    pub redis_key_tag: String,
+}
+
+impl RedisArgs {
+    /// Connects to the queue's Redis and checks that it answers.
+    ///
+    /// # Errors
+    /// When Redis cannot be reached: the message names the URL.
+    pub async fn connect(&self) -> anyhow::Result<cairn_queue_redis::Backend> {
+        anyhow::ensure!(
+            self.heartbeat_timeout >= 1,
+            "--heartbeat-timeout must be at least 1 second"
+        );
+        let options = cairn_queue_redis::Options {
+            job_ttl: Duration::from_secs(self.job_expiry_time.max(1)),
+            heartbeat_timeout: Duration::from_secs(self.heartbeat_timeout),
+            key_tag: self.redis_key_tag.clone(),
+            ..cairn_queue_redis::Options::default()
+        };
+        let backend = cairn_queue_redis::connect(&self.redis_url, options).await?;
+        backend.ping().await?;
+        Ok(backend)
+    }
+}
+
 /// The 32-byte key in `path`, generated (readable by the owner only) when missing.
 fn key_file(path: &Path) -> anyhow::Result<[u8; 32]> {
     if path.exists() {
@@ -103,9 +176,6 @@ pub struct ExecArgs {
     /// Most bytes one result may take (encoded, before compression).
     #[arg(long, env = "CAIRN_MAX_RESULT_BYTES", default_value_t = 2 << 30)]
     pub max_result_bytes: u64,
-    /// Seconds a finished job's state stays readable.
-    #[arg(long, env = "REDASH_JOB_EXPIRY_TIME", default_value_t = 43_200)]
-    pub job_expiry_time: u64,
 }
 
 fn limit(secs: u64) -> Option<Duration> {
@@ -149,12 +219,16 @@ pub struct SchedulerArgs {
     /// Minutes between schema refreshes of every data source.
     #[arg(long, env = "REDASH_SCHEMAS_REFRESH_SCHEDULE", default_value_t = 30)]
     pub schemas_refresh_schedule: u64,
+    /// Seconds between looks for due scheduled queries.
+    #[arg(long, env = "CAIRN_SCHEDULER_REFRESH_INTERVAL", default_value_t = 30)]
+    pub refresh_interval: u64,
 }
 
 impl SchedulerArgs {
     /// The scheduler settings.
     pub fn settings(&self) -> SchedulerSettings {
         SchedulerSettings {
+            refresh_interval: Duration::from_secs(self.refresh_interval.max(1)),
             schema_interval: Duration::from_secs(self.schemas_refresh_schedule.max(1) * 60),
             cleanup: self.query_results_cleanup_enabled.then(|| CleanupSettings {
                 count: self.query_results_cleanup_count,

@@ -2,14 +2,19 @@
 //!
 //! # Layout
 //! - [`up`]: `cairn up`, every role of the query server in one process.
+//! - [`roles`]: `cairn migrate|server|worker|scheduler`, the roles of a highly available
+//!   deployment, each its own process.
 //! - [`users`]: `cairn users ...`, user administration.
 //! - [`config`]: the query server's flags and environment variables.
+//! - [`server_args`]: the HTTP server's download, metrics and shutdown flags.
 //! - [`first_start`]: the admin user and demo content created on first start.
 //! - [`signals`]: SIGINT / SIGTERM.
 //! - [`slots`]: `cairn slots ...`, the Redis Cluster slot balancer.
 
 mod config;
 mod first_start;
+mod roles;
+mod server_args;
 mod signals;
 mod slots;
 mod up;
@@ -30,6 +35,14 @@ struct Cli {
 enum Command {
     /// Run the API server, a worker and the scheduler in one process (SQLite, in-process queue).
     Up(Box<up::UpArgs>),
+    /// Apply the metadata database's schema migrations, then exit (run once before a rollout).
+    Migrate(Box<roles::migrate::MigrateArgs>),
+    /// Serve the API and web UI (stateless; run any number of replicas).
+    Server(Box<roles::server::ServerRoleArgs>),
+    /// Run jobs from some queues.
+    Worker(Box<roles::worker::WorkerArgs>),
+    /// Enqueue scheduled queries and housekeeping (run several replicas; one leads).
+    Scheduler(Box<roles::scheduler::SchedulerRoleArgs>),
     /// Manage users.
     #[command(subcommand)]
     Users(users::UsersCommand),
@@ -54,6 +67,10 @@ fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Up(args) => up::run(*args).await,
+            Command::Migrate(args) => roles::migrate::run(*args).await,
+            Command::Server(args) => roles::server::run(*args).await,
+            Command::Worker(args) => roles::worker::run(*args).await,
+            Command::Scheduler(args) => roles::scheduler::run(*args).await,
             Command::Users(cmd) => users::run(cmd).await,
             Command::Slots(cmd) => slots::run(cmd).await,
         }

@@ -31,12 +31,17 @@ pub struct UpArgs {
     /// Public URL of this server, used in share links (default: from --bind).
     #[arg(long, env = "CAIRN_BASE_URL")]
     pub base_url: Option<String>,
+    /// Seconds a finished job's state stays readable.
+    #[arg(long, env = "REDASH_JOB_EXPIRY_TIME", default_value_t = 43_200)]
+    pub job_expiry_time: u64,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub exec: ExecArgs,
     #[command(flatten)]
     pub scheduler: SchedulerArgs,
+    #[command(flatten)]
+    pub http: crate::server_args::ServerArgs,
 }
 
 /// Runs every role until SIGINT or SIGTERM, then drains: the server stops accepting and
@@ -64,7 +69,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     .await?;
 
     let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(Duration::from_secs(
-        args.exec.job_expiry_time,
+        args.job_expiry_time,
     )));
     let shutdown = CancellationToken::new();
     let worker = Worker::new(store.clone(), queue.clone(), args.exec.settings());
@@ -73,11 +78,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let scheduler = Scheduler::new(store.clone(), queue.clone(), args.scheduler.settings());
     let scheduler_task = tokio::spawn(scheduler.run(shutdown.clone()));
 
-    let settings = ServerSettings {
+    let mut settings = ServerSettings {
         base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
         cookie_secret: cookie_secret(&args.store)?,
         ..ServerSettings::default()
     };
+    args.http.apply(&mut settings);
     let state = AppState::new(store.clone(), queue, settings);
     println!("Cairn is running on http://{addr} (Ctrl+C stops it)");
     tracing::info!(%addr, "listening");

@@ -1,0 +1,180 @@
+//! `cairn scheduler`: several replicas for availability, exactly one acting.
+//!
+//! Each replica tries to take or renew a lease in Redis every third of its time to live. The
+//! holder runs the periodic tasks ([`Scheduler`]) with the lease's fencing token; the metadata
+//! store refuses a scheduled run claimed with a token older than one it has seen, so a holder
+//! that was paused past its lease cannot enqueue behind the new holder's back. A replica stops
+//! acting at once when a renewal fails, when it cannot reach Redis, or when its lease would run
+//! out before the next renewal; another replica takes over once the lease expires.
+
+use crate::config::{RedisArgs, SchedulerArgs, StoreArgs};
+use crate::roles::health::HealthListener;
+use cairn_exec::queue::Queue;
+use cairn_exec::scheduler::Scheduler;
+use cairn_exec::settings::SchedulerSettings;
+use cairn_store::Store;
+use clap::Args;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+/// Flags of `cairn scheduler`.
+#[derive(Debug, Args)]
+pub struct SchedulerRoleArgs {
+    /// Seconds the leader's lease lasts without renewal: a failed leader is replaced within
+    /// about this time.
+    #[arg(long, env = "CAIRN_SCHEDULER_LEASE_TTL", default_value_t = 10)]
+    pub lease_ttl: u64,
+    /// Address of `/ping`, `/ready` and `/metrics`.
+    #[arg(long, env = "CAIRN_METRICS_BIND", default_value = "0.0.0.0:9100")]
+    pub metrics_bind: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub scheduler: SchedulerArgs,
+}
+
+/// The periodic tasks of the current leadership term.
+struct Term {
+    token: u64,
+    fence: watch::Sender<Option<u64>>,
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Term {
+    fn start(
+        store: &Store,
+        queue: &Arc<dyn Queue>,
+        settings: &SchedulerSettings,
+        token: u64,
+    ) -> Term {
+        tracing::info!(token, "leading the scheduler");
+        metrics::gauge!("cairn_scheduler_leader").set(1.0);
+        let (fence, fenced) = watch::channel(Some(token));
+        let stop = CancellationToken::new();
+        let scheduler =
+            Scheduler::new(store.clone(), queue.clone(), settings.clone()).with_fence(fenced);
+        let task = tokio::spawn(scheduler.run(stop.clone()));
+        Term {
+            token,
+            fence,
+            stop,
+            task,
+        }
+    }
+
+    /// Stops at once: no further claim is made with the token, and the running task is
+    /// aborted rather than awaited (a claim already sent is fenced by the store anyway).
+    fn end(self, why: &str) {
+        tracing::warn!(token = self.token, why, "no longer leading the scheduler");
+        metrics::gauge!("cairn_scheduler_leader").set(0.0);
+        self.fence.send_replace(None);
+        self.stop.cancel();
+        self.task.abort();
+    }
+}
+
+/// Competes for the lease and leads while holding it, until SIGTERM; then gives the lease up
+/// so another replica takes over without waiting for it to expire.
+///
+/// # Errors
+/// When the database, Redis or the health address cannot be reached or bound at start.
+pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.lease_ttl >= 1, "--lease-ttl must be at least 1 second");
+    let health = HealthListener::bind(&args.metrics_bind).await?;
+    let store = args.store.connect(true).await?;
+    let backend = args.redis.connect().await?;
+    let queue = backend.queue();
+    let settings = args.scheduler.settings();
+    let (draining, health_stop) = (CancellationToken::new(), CancellationToken::new());
+    let health_task = health.spawn(
+        store.clone(),
+        queue.clone(),
+        draining.clone(),
+        health_stop.clone(),
+    );
+    metrics::gauge!("cairn_scheduler_leader").set(0.0);
+
+    let ttl = Duration::from_secs(args.lease_ttl);
+    let every = ttl / 3;
+    let holder = format!("{}:{}", hostname(), std::process::id());
+    let mut lease = backend.lease("scheduler", &holder, ttl);
+    let mut term: Option<Term> = None;
+    let mut held_until = Instant::now();
+    let terminated = crate::signals::terminated();
+    tokio::pin!(terminated);
+    loop {
+        let asked = Instant::now();
+        match tokio::time::timeout(every, lease.acquire_or_renew()).await {
+            Ok(Ok(Some(token))) => {
+                held_until = asked + ttl;
+                if term.as_ref().is_some_and(|t| t.token != token) {
+                    if let Some(t) = term.take() {
+                        t.end("the lease was taken again with a new token");
+                    }
+                }
+                if term.is_none() {
+                    term = Some(Term::start(&store, &queue, &settings, token));
+                }
+            }
+            Ok(Ok(None)) => {
+                if let Some(t) = term.take() {
+                    t.end("another replica holds the lease");
+                }
+            }
+            Ok(Err(e)) => {
+                if let Some(t) = term.take() {
+                    t.end("the lease could not be renewed");
+                }
+                tracing::warn!(error = %e, "scheduler lease: Redis failed; retrying");
+            }
+            Err(_) => {
+                if let Some(t) = term.take() {
+                    t.end("the lease renewal timed out");
+                }
+            }
+        }
+        // Renew a third of the way through; stop acting before the lease can run out.
+        let next = if term.is_some() {
+            (asked + every).min(held_until)
+        } else {
+            asked + every
+        };
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = &mut terminated => break,
+        }
+        if term.is_some() && Instant::now() + every / 2 >= held_until {
+            if let Some(t) = term.take() {
+                t.end("the lease is about to run out");
+            }
+        }
+    }
+    draining.cancel();
+    if let Some(t) = term.take() {
+        t.end("shutting down");
+    }
+    if let Err(e) = lease.release().await {
+        tracing::warn!(error = %e, "cannot release the scheduler lease; it expires by itself");
+    }
+    health_stop.cancel();
+    let _ = health_task.await;
+    store.close().await;
+    Ok(())
+}
+
+/// This machine's name (the pod name on Kubernetes), for telling lease holders apart.
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|| "unknown-host".into())
+}

@@ -1,0 +1,55 @@
+//! `cairn server`: the HTTP API and web UI, stateless, any number of replicas.
+
+use crate::config::{RedisArgs, StoreArgs};
+use anyhow::Context;
+use cairn_http::{AppState, ServerSettings};
+use clap::Args;
+
+/// Flags of `cairn server`.
+#[derive(Debug, Args)]
+pub struct ServerRoleArgs {
+    /// Address to listen on.
+    #[arg(long, env = "CAIRN_BIND", default_value = "0.0.0.0:5000")]
+    pub bind: String,
+    /// Public URL of the service, used in share links (e.g. `https://cairn.example.com`).
+    #[arg(long, env = "CAIRN_BASE_URL")]
+    pub base_url: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub http: crate::server_args::ServerArgs,
+}
+
+/// Serves until SIGTERM, then drains (readiness fails at once, requests in flight finish).
+///
+/// # Errors
+/// When the database or Redis cannot be reached, the schema is not this binary's, or the
+/// address cannot be bound.
+pub async fn run(args: ServerRoleArgs) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {} (use --bind)", args.bind))?;
+    let addr = listener.local_addr()?;
+    let store = args.store.connect(true).await?;
+    let backend = args.redis.connect().await?;
+    let cookie_secret = match std::env::var("REDASH_COOKIE_SECRET") {
+        Ok(s) if !s.is_empty() => s,
+        _ => args.store.secret_key.clone().unwrap_or_default(),
+    };
+    let mut settings = ServerSettings {
+        base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
+        cookie_secret: cairn_http::session::derive_cookie_secret(cookie_secret.as_bytes()),
+        ..ServerSettings::default()
+    };
+    args.http.apply(&mut settings);
+    let state = AppState::new(store.clone(), backend.queue(), settings);
+    tracing::info!(%addr, "listening");
+    let app = cairn_http::app_with(state, cairn_web::router());
+    cairn_http::serve_app(listener, app, crate::signals::terminated())
+        .await
+        .context("the HTTP server failed")?;
+    store.close().await;
+    Ok(())
+}
