@@ -12,7 +12,7 @@ use cairn_queue_redis::{Backend, Options, connect};
 use cairn_testkit::redis::{Reply, command};
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Options with a fresh key tag and short timeouts for tests.
@@ -440,15 +440,17 @@ pub fn migrate_slot_slowly(seed_port: u16, slot: u16, pause: Duration) -> u16 {
     to
 }
 
-/// Runs `ops` mixed queue operations from `clients` concurrent tasks; every one must answer Ok
-/// within the hang guard. Returns the number answered.
-pub async fn traffic(q: Arc<dyn Queue>, clients: usize, per_client: usize) -> usize {
+/// Runs mixed queue operations from `clients` concurrent tasks until `stop` is set; every one
+/// must answer Ok within the hang guard. Returns the number answered.
+pub async fn traffic(q: Arc<dyn Queue>, clients: usize, stop: Arc<AtomicBool>) -> usize {
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let q = q.clone();
+        let (q, stop) = (q.clone(), stop.clone());
         tasks.push(tokio::spawn(async move {
             let mut answered = 0;
-            for i in 0..per_client {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
                 let op = async {
                     let queue = if i % 2 == 0 { QueueName::Adhoc } else { QueueName::Default };
                     let e = q.enqueue(test_job(queue), Some(format!("k{c}-{i}"))).await?;
