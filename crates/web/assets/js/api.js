@@ -2,6 +2,8 @@
 // `cairn_csrf`) is echoed on every state-changing request. A public dashboard page passes its
 // share token as `api_key` instead.
 
+import { ResultData } from './results.js';
+
 let publicKey = null;
 
 /** Makes every later request carry `?api_key=<token>` (public dashboard pages). */
@@ -78,12 +80,16 @@ export async function fetchSchema(id, refresh = false) {
 }
 
 /**
- * Follows a run: `response` is `{query_result}` (cache hit) or `{job}`. Polls the job, calling
- * `onJob(job)` on every change, until it is final; resolves to the query result, rejects with an
+ * Follows a run: `response` is `{query_result}` (a cache hit, as a summary when the run asked
+ * `summary_only`) or `{job}`. Polls the job, calling `onJob(job)` on every change, until it is
+ * final; resolves to the result's ResultData (`access`: see ResultData), rejects with an
  * ApiError holding the database's error text.
  */
-export async function followRun(response, onJob, isCancelled = () => false) {
-  if (response.query_result) return response.query_result;
+export async function followRun(response, onJob, isCancelled = () => false, access = '') {
+  if (response.query_result) {
+    const r = response.query_result;
+    return r.data ? ResultData.load(r.id, access) : new ResultData(r, access);
+  }
   let job = response.job;
   const started = Date.now();
   while (true) {
@@ -94,5 +100,12 @@ export async function followRun(response, onJob, isCancelled = () => false) {
     await new Promise(r => setTimeout(r, 250));
     job = (await get('/api/jobs/' + job.id)).job;
   }
-  return (await get('/api/query_results/' + job.query_result_id)).query_result;
+  return ResultData.load(job.query_result_id, access);
+}
+
+/** The URL query a shared dashboard's key adds to read the result of query `id` run with `values`. */
+export function resultAccess(id, values = {}) {
+  const p = new URLSearchParams({ query_id: id });
+  for (const [k, v] of Object.entries(values)) p.set('p_' + k, v);
+  return p.toString();
 }

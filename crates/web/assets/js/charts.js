@@ -3,7 +3,7 @@
 // `columnMapping` ({column: "x" | "y" | "series"}), `series.stacking`, `xAxis.title.text`,
 // `yAxis[0].title.text`, `legend.enabled`; counters use `counterColName` and `counterLabel`.
 
-import { h } from './ui.js';
+import { h, mount, errorBox } from './ui.js';
 import { resultTable } from './results.js';
 
 const NS = 'http://www.w3.org/2000/svg';
@@ -204,13 +204,21 @@ function counter(result, options) {
     h('div', { class: 'counter-label' }, options.counterLabel || col || ''));
 }
 
-/** The element showing visualization `vis` ({type, options}) of query result `result`. */
-export function renderVisualization(vis, result) {
+/**
+ * The element showing visualization `vis` ({type, options}) of `data` (a ResultData): the table
+ * pages through the result; charts and counters draw its first CHART_MAX_ROWS rows, with a note
+ * when the result has more.
+ */
+export function renderVisualization(vis, data) {
   const options = vis.options || {};
-  if (vis.type === 'TABLE') return resultTable(result);
-  if (vis.type === 'COUNTER') return counter(result, options);
-  if (!result.data.rows.length) return h('div', { class: 'empty' }, 'The result has no rows to draw.');
-  const box = h('div', { class: 'chart' });
-  box.append(options.globalSeriesType === 'pie' ? pieChart(result, options) : xyChart(result, options));
+  if (vis.type === 'TABLE') return resultTable(data);
+  const box = h('div', { class: 'chart' }, h('p', { class: 'muted' }, 'Loading…'));
+  data.chartRows().then(rows => {
+    const result = { data: { columns: data.columns, rows } };
+    if (vis.type === 'COUNTER') { mount(box, counter(result, options)); return; }
+    if (!rows.length) { mount(box, h('div', { class: 'empty' }, 'The result has no rows to draw.')); return; }
+    mount(box, options.globalSeriesType === 'pie' ? pieChart(result, options) : xyChart(result, options),
+      data.rowCount > rows.length ? h('p', { class: 'muted chart-note' }, `Chart shows first ${rows.length} rows of ${data.rowCount}.`) : null);
+  }, e => mount(box, errorBox(e)));
   return box;
 }

@@ -2,12 +2,14 @@
 // that can be added, moved, resized and removed; dashboard parameters; auto-refresh; sharing)
 // and the public page of a shared dashboard, which works without a login.
 
-import { get, post, del, followRun } from './api.js';
+import { get, post, del, followRun, resultAccess } from './api.js';
 import { h, mount, empty, errorBox, loading, action, toast, pager, PAGE_SIZE } from './ui.js';
 import { renderVisualization } from './charts.js';
 
 const main = () => document.getElementById('main');
 const COLS = 6;
+const ROW_HEIGHT = 60;
+const GAP = 10;
 
 /** The dashboards list page. */
 export async function dashboardList(page = 1) {
@@ -28,20 +30,89 @@ export async function dashboardList(page = 1) {
       : empty('No dashboards yet: name one above to create it.'));
 }
 
-/** Loads a widget's query result: with parameters, runs the query; else its latest result. */
+/** Loads a widget's result (a ResultData): runs its query, answered from the cache when `maxAge` allows. */
 async function widgetResult(query, values, maxAge) {
   const specs = (query.options && query.options.parameters) || [];
-  if (specs.length) {
-    const parameters = Object.fromEntries(specs.map(p => [p.name, values[p.name] ?? p.value ?? '']));
-    return followRun(await post(`/api/queries/${query.id}/results`, { parameters, max_age: maxAge }));
-  }
-  if (query.latest_query_data_id && maxAge !== 0) return (await get(`/api/query_results/${query.latest_query_data_id}`)).query_result;
-  return followRun(await post(`/api/queries/${query.id}/results`, { max_age: maxAge }));
+  const parameters = Object.fromEntries(specs.map(p => [p.name, values[p.name] ?? p.value ?? '']));
+  const resp = await post(`/api/queries/${query.id}/results`, { parameters, max_age: maxAge, summary_only: true });
+  return followRun(resp, null, undefined, resultAccess(query.id, parameters));
 }
 
 function position(w, i) {
   const p = (w.options && w.options.position) || {};
   return { col: p.col ?? (i % 2) * 3, row: p.row ?? Math.floor(i / 2) * 5, sizeX: p.sizeX ?? 3, sizeY: p.sizeY ?? 5 };
+}
+
+const overlaps = (a, b) => a.col < b.col + b.sizeX && b.col < a.col + a.sizeX && a.row < b.row + b.sizeY && b.row < a.row + a.sizeY;
+
+/** Keeps `pos` inside the grid: at least 1 column and 2 rows, never past the right edge. */
+function clamp(pos) {
+  const sizeX = Math.min(COLS, Math.max(1, pos.sizeX));
+  return { col: Math.min(Math.max(0, pos.col), COLS - sizeX), row: Math.max(0, pos.row), sizeX, sizeY: Math.max(2, pos.sizeY) };
+}
+
+/**
+ * The layout after widget `movedId` takes position `pos`: it keeps that place and every widget it
+ * would overlap is pushed down, top to bottom, below whatever it hits, so widgets never overlap.
+ * `items` is [{id, pos}]; returns a Map id -> position.
+ */
+export function resolveLayout(items, movedId, pos) {
+  const placed = [{ id: movedId, pos }];
+  const others = items.filter(it => it.id !== movedId).sort((a, b) => a.pos.row - b.pos.row || a.pos.col - b.pos.col);
+  for (const it of others) {
+    const p = { ...it.pos };
+    for (let hit = placed.filter(q => overlaps(q.pos, p)); hit.length; hit = placed.filter(q => overlaps(q.pos, p))) {
+      p.row = Math.max(...hit.map(q => q.pos.row + q.pos.sizeY));
+    }
+    placed.push({ id: it.id, pos: p });
+  }
+  return new Map(placed.map(x => [x.id, x.pos]));
+}
+
+/** Moves or resizes widget `w` of `d` to `pos`, pushing overlapped widgets down; saves what changed. */
+async function saveLayout(d, w, pos) {
+  const widgets = d.widgets || [];
+  const layout = resolveLayout(widgets.map((x, i) => ({ id: x.id, pos: position(x, i) })), w.id, clamp(pos));
+  await Promise.all(widgets.map(async (x, i) => {
+    const np = layout.get(x.id);
+    if (JSON.stringify(np) === JSON.stringify(position(x, i)) && x.options && x.options.position) return;
+    const options = { ...(x.options || {}), position: np };
+    const updated = await post(`/api/widgets/${x.id}`, { options });
+    x.options = updated.options || options;
+  }));
+}
+
+/**
+ * Pointer dragging on `handle`: moves (`kind` 'move') or resizes ('resize') widget element `el`
+ * by whole grid cells, previewing as the pointer moves; `done(pos)` on release when it changed.
+ */
+function dragHandle(handle, el, start, kind, done) {
+  handle.addEventListener('pointerdown', ev => {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    const grid = el.parentElement.getBoundingClientRect();
+    const colPitch = (grid.width + GAP) / COLS, rowPitch = ROW_HEIGHT + GAP;
+    const x0 = ev.clientX, y0 = ev.clientY;
+    let pos = start;
+    handle.setPointerCapture(ev.pointerId);
+    el.classList.add('dragging');
+    const move = e => {
+      const dc = Math.round((e.clientX - x0) / colPitch), dr = Math.round((e.clientY - y0) / rowPitch);
+      pos = clamp(kind === 'move' ? { ...start, col: start.col + dc, row: start.row + dr } : { ...start, sizeX: start.sizeX + dc, sizeY: start.sizeY + dr });
+      el.style.gridColumn = `${pos.col + 1} / span ${pos.sizeX}`;
+      el.style.gridRow = `${pos.row + 1} / span ${pos.sizeY}`;
+    };
+    const up = () => {
+      handle.removeEventListener('pointermove', move);
+      handle.removeEventListener('pointerup', up);
+      handle.removeEventListener('pointercancel', up);
+      el.classList.remove('dragging');
+      if (JSON.stringify(pos) !== JSON.stringify(start)) done(pos);
+    };
+    handle.addEventListener('pointermove', move);
+    handle.addEventListener('pointerup', up);
+    handle.addEventListener('pointercancel', up);
+  });
 }
 
 /** Renders dashboard `d` into `box`; `editable` shows the layout tools. */
@@ -52,20 +123,17 @@ function renderGrid(d, box, opts) {
     mount(box, empty(editable ? 'This dashboard is empty: add a visualization or a text box.' : 'This dashboard has no widgets.'));
     return;
   }
-  const grid = h('div', { class: 'grid', id: 'dashboard-grid' });
+  const grid = h('div', { class: 'grid' + (editable ? ' editing' : ''), id: 'dashboard-grid' });
+  const relayout = (w, pos) => action(async () => {
+    await saveLayout(d, w, pos);
+    renderGrid(d, box, { ...opts, maxAge: -1 });
+  })();
   widgets.forEach((w, i) => {
     const pos = position(w, i);
     const body = h('div', { class: 'body' });
     const vis = w.visualization;
     const title = vis ? `${vis.query ? vis.query.name : ''}${vis.type !== 'TABLE' && vis.name ? ' · ' + vis.name : ''}` : null;
-    const move = (dc, dr, dx, dy) => action(async () => {
-      const p = position(w, i);
-      const np = { col: Math.min(Math.max(0, p.col + dc), COLS - 1), row: Math.max(0, p.row + dr), sizeX: Math.min(COLS, Math.max(1, p.sizeX + dx)), sizeY: Math.max(2, p.sizeY + dy) };
-      np.sizeX = Math.min(np.sizeX, COLS - np.col);
-      const updated = await post(`/api/widgets/${w.id}`, { options: { ...(w.options || {}), position: np } });
-      w.options = updated.options || { ...(w.options || {}), position: np };
-      renderGrid(d, box, { ...opts, maxAge: -1 });
-    });
+    const move = (dc, dr, dx, dy) => () => relayout(w, { col: pos.col + dc, row: pos.row + dr, sizeX: pos.sizeX + dx, sizeY: pos.sizeY + dy });
     const tools = editable ? h('div', { class: 'tools', role: 'toolbar', 'aria-label': 'Widget layout' },
       h('button', { title: 'Move left', 'aria-label': 'Move left', onclick: move(-1, 0, 0, 0) }, '←'),
       h('button', { title: 'Move right', 'aria-label': 'Move right', onclick: move(1, 0, 0, 0) }, '→'),
@@ -80,8 +148,15 @@ function renderGrid(d, box, opts) {
         d.widgets = d.widgets.filter(x => x.id !== w.id);
         renderGrid(d, box, { ...opts, maxAge: -1 });
       }) }, '✕')) : null;
+    const dragBar = editable ? h('div', { class: 'drag-handle', title: 'Drag to move (or use the arrow buttons)' }, '⠿ drag to move') : null;
+    const resizer = editable ? h('div', { class: 'resize-handle', title: 'Drag to resize (or use the size buttons)' }) : null;
+    const meta = h('div', { class: 'widget-meta muted' });
     const el = h('section', { class: 'widget', 'data-widget': w.id, style: `grid-column:${pos.col + 1} / span ${pos.sizeX}; grid-row:${pos.row + 1} / span ${pos.sizeY}` },
-      title ? h('h3', {}, title) : null, body, tools);
+      dragBar, title ? h('h3', {}, title) : null, body, vis ? meta : null, tools, resizer);
+    if (editable) {
+      dragHandle(dragBar, el, pos, 'move', p => relayout(w, p));
+      dragHandle(resizer, el, pos, 'resize', p => relayout(w, p));
+    }
     grid.append(el);
     if (!vis) {
       mount(body, h('div', { class: 'text-widget' }, (w.text || '').split('\n').map(line => h('p', { style: 'margin:2px 0' }, line))));
@@ -89,7 +164,11 @@ function renderGrid(d, box, opts) {
       mount(body, errorBox(new Error('The query of this widget is not available.')));
     } else {
       mount(body, loading());
-      widgetResult(vis.query, values, maxAge).then(r => mount(body, renderVisualization(vis, r)), e => mount(body, errorBox(e)));
+      widgetResult(vis.query, values, maxAge).then(r => {
+        mount(body, renderVisualization(vis, r));
+        meta.dataset.retrieved = r.summary.retrieved_at;
+        mount(meta, `Updated ${new Date(r.summary.retrieved_at).toLocaleString()}`);
+      }, e => mount(body, errorBox(e)));
     }
   });
   mount(box, grid);
@@ -156,7 +235,7 @@ export async function dashboardPage(key) {
     clearInterval(refreshTimer);
     const secs = +e.target.value;
     if (secs) refreshTimer = setInterval(() => { if (!document.getElementById('dashboard-grid') && !gridBox.isConnected) { clearInterval(refreshTimer); return; } draw(0); }, secs * 1000);
-  } }, [['0', 'No auto-refresh'], ['30', 'Refresh every 30 s'], ['60', 'Every minute'], ['300', 'Every 5 minutes']].map(([v, t]) => h('option', { value: v }, t)));
+  } }, [['0', 'No auto-refresh'], ['10', 'Refresh every 10 s'], ['30', 'Every 30 s'], ['60', 'Every minute'], ['300', 'Every 5 minutes']].map(([v, t]) => h('option', { value: v }, t)));
   const drawShare = () => mount(shareBox, d.public_url
     ? h('div', { class: 'ok row' }, 'Public link: ', h('input', { id: 'public-url', readonly: true, value: d.public_url, size: 60, onfocus: e => e.target.select() }),
       h('a', { class: 'btn', href: d.public_url, target: '_blank', rel: 'noopener' }, 'Open'),

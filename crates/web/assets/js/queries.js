@@ -4,7 +4,7 @@
 
 import { get, post, del, followRun, jobStatusText, fetchSchema } from './api.js';
 import { h, mount, empty, errorBox, loading, action, toast, pager, PAGE_SIZE } from './ui.js';
-import { resultTable, downloadLinks } from './results.js';
+import { resultTable, downloadLinks, ResultData } from './results.js';
 import { renderVisualization } from './charts.js';
 import { visualizationEditor } from './visedit.js';
 
@@ -37,7 +37,7 @@ export async function queryList() {
           h('td', {}, q.tags.map(t => h('span', { class: 'tag' }, t))),
           h('td', {}, q.user ? q.user.name : ''),
           h('td', {}, new Date(q.updated_at).toLocaleString()),
-          h('td', {}, q.schedule && q.schedule.interval ? `every ${q.schedule.interval}s` : '—'))))),
+          h('td', {}, scheduleText(q.schedule)))))),
       pager(data, p => { state.page = p; load(); }));
     } catch (e) { mount(listBox, errorBox(e)); }
   };
@@ -58,7 +58,52 @@ export function parameterNames(text) {
   return names;
 }
 
-const SCHEDULES = [['', 'Never'], ['60', 'Every minute'], ['300', 'Every 5 minutes'], ['3600', 'Every hour'], ['86400', 'Every day']];
+const INTERVALS = [['', 'Never'], ['60', 'Every minute'], ['300', 'Every 5 minutes'], ['900', 'Every 15 minutes'],
+  ['1800', 'Every 30 minutes'], ['3600', 'Every hour'], ['10800', 'Every 3 hours'], ['21600', 'Every 6 hours'],
+  ['43200', 'Every 12 hours'], ['86400', 'Every day'], ['604800', 'Every week']];
+const DAYS = ['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'];
+const DAY = 86400, WEEK = 604800;
+
+/** A schedule in words: "every 3600 s", "daily at 06:30 UTC", "weekly on Monday at ...", "until ...". */
+export function scheduleText(s) {
+  if (!s || !s.interval) return '—';
+  const until = s.until ? ` until ${s.until}` : '';
+  if (s.interval === WEEK) return `weekly on ${s.day_of_week || 'Monday'} at ${s.time || '00:00'} UTC${until}`;
+  if (s.interval === DAY) return `daily at ${s.time || '00:00'} UTC${until}`;
+  const label = INTERVALS.find(([v]) => +v === s.interval);
+  return (label ? label[1].toLowerCase() : `every ${s.interval} s`) + until;
+}
+
+/** Redash's schedule controls: interval; time of day (UTC) for daily and weekly; day of week; until. */
+function scheduleEditor(current) {
+  const s = current || {};
+  const interval = h('select', { id: 'schedule', 'aria-label': 'Refresh schedule' }, INTERVALS.map(([v, t]) => h('option', { value: v }, t)));
+  if (s.interval && !INTERVALS.some(([v]) => +v === s.interval)) interval.append(h('option', { value: s.interval }, `Every ${s.interval} s`));
+  interval.value = s.interval ? String(s.interval) : '';
+  const time = h('input', { id: 'schedule-time', type: 'time', value: s.time || '00:00', 'aria-label': 'Time of day (UTC)' });
+  const day = h('select', { id: 'schedule-day', 'aria-label': 'Day of week' }, DAYS.map(d => h('option', { value: d }, d)));
+  day.value = s.day_of_week || 'Monday';
+  const until = h('input', { id: 'schedule-until', type: 'date', value: s.until || '', 'aria-label': 'Stop refreshing after' });
+  const timeBox = h('span', { class: 'row' }, h('label', { for: 'schedule-time', style: 'margin:0' }, 'at (UTC)'), time);
+  const dayBox = h('span', { class: 'row' }, h('label', { for: 'schedule-day', style: 'margin:0' }, 'on'), day);
+  const untilBox = h('span', { class: 'row' }, h('label', { for: 'schedule-until', style: 'margin:0' }, 'until'), until);
+  const show = () => {
+    const n = +interval.value;
+    timeBox.hidden = !(n === DAY || n === WEEK);
+    dayBox.hidden = n !== WEEK;
+    untilBox.hidden = !n;
+  };
+  interval.addEventListener('change', show);
+  show();
+  const el = h('span', { class: 'row', id: 'schedule-editor' }, h('label', { for: 'schedule', style: 'margin:0' }, 'Refresh'), interval, dayBox, timeBox, untilBox);
+  const value = () => {
+    const n = +interval.value;
+    if (!n) return null;
+    return { interval: n, time: n === DAY || n === WEEK ? (time.value || '00:00') : null,
+      day_of_week: n === WEEK ? day.value : null, until: until.value || null };
+  };
+  return { el, value };
+}
 
 async function schemaBrowser(box, dsId, refresh = false) {
   mount(box, loading());
@@ -90,8 +135,7 @@ export async function queryEditor(id) {
   const sql = h('textarea', { id: 'sql', class: 'sql', spellcheck: 'false', 'aria-label': 'SQL' });
   sql.value = query.query;
   const tags = h('input', { id: 'query-tags', value: query.tags.join(', '), placeholder: 'tags, comma separated', 'aria-label': 'Tags' });
-  const schedule = h('select', { id: 'schedule', 'aria-label': 'Refresh schedule' }, SCHEDULES.map(([v, t]) => h('option', { value: v }, t)));
-  schedule.value = query.schedule && query.schedule.interval ? String(query.schedule.interval) : '';
+  const schedule = scheduleEditor(query.schedule);
   const paramBox = h('div', { class: 'row', id: 'parameters' });
   const schemaBox = h('div', { class: 'card schema' });
   const statusBox = h('div', { id: 'job-status', 'aria-live': 'polite' });
@@ -121,7 +165,7 @@ export async function queryEditor(id) {
     const body = { name: name.value.trim() || 'New Query', query: sql.value, data_source_id: +ds.value,
       options: { ...(query.options || {}), parameters: specs() },
       tags: tags.value.split(',').map(t => t.trim()).filter(Boolean),
-      schedule: schedule.value ? { interval: +schedule.value, time: null, day_of_week: null, until: null } : null };
+      schedule: schedule.value() };
     if (query.id) {
       body.version = query.version;
       query = await post(`/api/queries/${query.id}`, body);
@@ -153,11 +197,11 @@ export async function queryEditor(id) {
     show(null);
     const ticker = setInterval(() => running && show(running.job ? { id: running.job, status: running.status } : null), 500);
     try {
-      const body = { query: sql.value, data_source_id: +ds.value, max_age: 0, parameters: values() };
+      const body = { query: sql.value, data_source_id: +ds.value, max_age: 0, parameters: values(), summary_only: true };
       if (query.id) body.query_id = query.id;
       const resp = await post('/api/query_results', body);
       result = await followRun(resp, job => { running.status = job.status; show(job); }, () => running.cancelled);
-      mount(statusBox, h('p', { class: 'muted', id: 'run-info' }, `${result.data.rows.length} rows · ran in ${(+result.runtime).toFixed(2)} s · `, downloadLinks(result.id)));
+      mount(statusBox, h('p', { class: 'muted', id: 'run-info' }, `${result.rowCount} rows · ran in ${(+result.summary.runtime).toFixed(2)} s · `, downloadLinks(result)));
       drawTabs();
     } catch (e) {
       mount(statusBox, h('div', { class: 'error', role: 'alert', id: 'query-error' }, e.message));
@@ -177,7 +221,7 @@ export async function queryEditor(id) {
       if (!confirm('Archive this query? It disappears from lists and its dashboards widgets stop refreshing.')) return;
       await del(`/api/queries/${query.id}`); toast('Archived.'); location.hash = '#/queries';
     }) }, 'Archive') : null,
-    h('label', { for: 'schedule', style: 'margin:0' }, 'Refresh'), schedule);
+    schedule.el);
 
   const drawTabs = () => {
     const vis = query.visualizations || [];
@@ -211,8 +255,8 @@ export async function queryEditor(id) {
   drawTabs();
   schemaBrowser(schemaBox, ds.value);
   if (query.latest_query_data_id) {
-    try { result = (await get(`/api/query_results/${query.latest_query_data_id}`)).query_result; drawTabs();
-      mount(statusBox, h('p', { class: 'muted', id: 'run-info' }, `${result.data.rows.length} rows · retrieved ${new Date(result.retrieved_at).toLocaleString()} · `, downloadLinks(result.id)));
+    try { result = await ResultData.load(query.latest_query_data_id); drawTabs();
+      mount(statusBox, h('p', { class: 'muted', id: 'run-info' }, `${result.rowCount} rows · retrieved ${new Date(result.summary.retrieved_at).toLocaleString()} · `, downloadLinks(result)));
     } catch (e) { mount(statusBox, errorBox(e)); }
   }
   sql.focus();

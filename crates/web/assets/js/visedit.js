@@ -5,10 +5,11 @@ import { post } from './api.js';
 import { h, mount, action, toast } from './ui.js';
 import { renderVisualization } from './charts.js';
 
-/** The editor for visualization `vis` (null: a new one) of `query`; `onSaved(vis)` after saving. */
+/** The editor for visualization `vis` (null: a new one) of `query`, previewed on `result` (a
+ * ResultData); `onSaved(vis)` after saving. */
 export function visualizationEditor(query, result, vis, onSaved) {
-  const cols = result.data.columns.map(c => c.name);
-  const numeric = result.data.columns.filter(c => c.type === 'integer' || c.type === 'float').map(c => c.name);
+  const cols = result.columns.map(c => c.name);
+  const numeric = result.columns.filter(c => c.type === 'integer' || c.type === 'float').map(c => c.name);
   const o = vis ? JSON.parse(JSON.stringify(vis.options || {})) : {};
   const mapping = o.columnMapping || {};
   const xDefault = Object.keys(mapping).find(c => mapping[c] === 'x') || cols[0];

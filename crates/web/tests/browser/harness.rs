@@ -14,8 +14,17 @@ use tokio_util::sync::CancellationToken;
 pub const EMAIL: &str = "admin@example.com";
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Where a test saves screenshot `name` (`docs/screenshots/<name>.png`, shown in the README).
+pub fn shot(name: &str) -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/screenshots")
+        .join(format!("{name}.png"))
+}
+
 pub struct TestApp {
     pub base: String,
+    /// The admin's API key, for setting up through the API.
+    pub key: String,
     pub store: Store,
     pub dir: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -35,7 +44,7 @@ impl TestApp {
         let hash = cairn_http::password::hash_async(PASSWORD.to_string())
             .await
             .unwrap();
-        store
+        let admin = store
             .create_user(&NewUser {
                 name: "Admin".into(),
                 email: EMAIL.into(),
@@ -62,10 +71,56 @@ impl TestApp {
         }));
         TestApp {
             base,
+            key: admin.api_key,
             store,
             dir,
             shutdown,
         }
+    }
+
+    /// Calls the API as the admin; panics unless it answers 200. Returns the JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> serde_json::Value {
+        let resp = reqwest::Client::new()
+            .request(method.clone(), format!("{}{}", self.base, path))
+            .header("Authorization", format!("Key {}", self.key))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let out: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, reqwest::StatusCode::OK, "{method} {path}: {out}");
+        out
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> serde_json::Value {
+        self.api(reqwest::Method::POST, path, body).await
+    }
+
+    /// A SQLite data source named "Sales" over [`TestApp::sales_db`]; returns its id.
+    pub async fn sales_source(&self) -> i64 {
+        let db = self.sales_db().await;
+        let ds = self
+            .post(
+                "/api/data_sources",
+                serde_json::json!({"name": "Sales", "type": "sqlite", "options": {"dbpath": db}}),
+            )
+            .await;
+        ds["id"].as_i64().unwrap()
+    }
+
+    /// Logs `b` in through the login form.
+    pub async fn log_in(&self, b: &crate::webdriver::Browser) {
+        b.goto(&format!("{}/", self.base)).await;
+        b.fill("#email", EMAIL).await;
+        b.fill("#password", PASSWORD).await;
+        b.click("#login").await;
+        b.find("#top #logout").await;
     }
 
     /// A SQLite database file with `sales(region, month, amount)`: 2 regions x 6 months.

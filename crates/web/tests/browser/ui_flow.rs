@@ -2,20 +2,12 @@
 //! see rows, make a chart, add it to a dashboard, share it, open the public link logged out.
 //! Screenshots of the main pages go to `docs/screenshots/`.
 
-use crate::harness::{EMAIL, PASSWORD, TestApp};
+use crate::harness::{EMAIL, PASSWORD, TestApp, shot};
 use crate::webdriver::Browser;
 use cairn_http::ServerSettings;
-use std::path::PathBuf;
-
-fn shot(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs/screenshots")
-        .join(format!("{name}.png"))
-}
 
 async fn assert_no_errors(b: &Browser, page: &str) {
-    let errors = b.errors().await;
-    assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
+    b.assert_no_errors(page).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -241,6 +241,56 @@ impl Browser {
         out
     }
 
+    /// Fails the test with the page's script errors and SEVERE console entries, if any.
+    pub async fn assert_no_errors(&self, page: &str) {
+        let errors = self.errors().await;
+        assert!(errors.is_empty(), "console errors on {page}: {errors:#?}");
+    }
+
+    /// Presses the left button on the centre of `css`, moves by (`dx`, `dy`) pixels in steps
+    /// and releases: a real pointer drag (pointerdown, pointermove..., pointerup).
+    pub async fn drag(&self, css: &str, dx: i64, dy: i64) {
+        let id = self.find(css).await;
+        let mut moves = vec![
+            json!({"type": "pointerMove", "duration": 0, "origin": {ELEMENT: id}, "x": 0, "y": 0}),
+            json!({"type": "pointerDown", "button": 0}),
+        ];
+        for _ in 0..4 {
+            moves.push(json!({"type": "pointerMove", "duration": 50, "origin": "pointer", "x": dx / 4, "y": dy / 4}));
+        }
+        moves.push(json!({"type": "pointerMove", "duration": 50, "origin": "pointer", "x": dx % 4, "y": dy % 4}));
+        moves.push(json!({"type": "pointerUp", "button": 0}));
+        let actions = json!({"actions": [{"type": "pointer", "id": "mouse",
+            "parameters": {"pointerType": "mouse"}, "actions": moves}]});
+        self.cmd(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+        self.cmd(reqwest::Method::DELETE, "/actions", None).await;
+    }
+
+    /// Presses and releases each key of `keys` (WebDriver key codes allowed) on whatever has
+    /// the focus, as a keyboard user would.
+    pub async fn press(&self, keys: &str) {
+        let mut events = Vec::new();
+        for k in keys.chars() {
+            events.push(json!({"type": "keyDown", "value": k.to_string()}));
+            events.push(json!({"type": "keyUp", "value": k.to_string()}));
+        }
+        let actions = json!({"actions": [{"type": "key", "id": "keyboard", "actions": events}]});
+        self.cmd(reqwest::Method::POST, "/actions", Some(actions))
+            .await;
+    }
+
+    /// The `id` (or, without one, the text) of the focused element.
+    pub async fn focused(&self) -> String {
+        self.eval(
+            "const e = document.activeElement; return e ? (e.id || e.textContent.trim()) : ''",
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
     pub async fn quit(self) {
         let _ = self.http.delete(&self.base).send().await;
     }
