@@ -36,6 +36,9 @@ const QUOTAS: [u64; 6] = [20, 20, 10, 10, 5, 5];
 /// throttling pauses, which show in p99, short).
 const PERIOD_US: u64 = 20_000;
 const CPU_ROOT: &str = "/sys/fs/cgroup/cpu";
+/// `cpu.shares` of the benchmark's cgroups (default 1024): other work on the host (compilers)
+/// must not eat into the nodes' quotas or starve the load generator.
+const SHARES: u64 = 16_384;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -44,9 +47,27 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// One cgroup per master with its CPU quota; processes go back to the root cgroup on drop.
+/// One cgroup per master with its CPU quota, and one without a quota for this process (the
+/// load generator, redis-cli); processes go back to the root cgroup on drop.
 struct Cgroups {
     dirs: Vec<PathBuf>,
+    client: PathBuf,
+}
+
+fn cgroup(name: &str, quota_pct: Option<u64>) -> PathBuf {
+    let dir = PathBuf::from(CPU_ROOT).join(name);
+    std::fs::create_dir_all(&dir).expect("create cgroup (run as root, cgroup v1 cpu)");
+    std::fs::write(dir.join("cpu.shares"), SHARES.to_string()).expect("cpu.shares");
+    if let Some(pct) = quota_pct {
+        std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())
+            .expect("cpu.cfs_period_us");
+        std::fs::write(
+            dir.join("cpu.cfs_quota_us"),
+            (PERIOD_US * pct / 100).to_string(),
+        )
+        .expect("cpu.cfs_quota_us");
+    }
+    dir
 }
 
 impl Cgroups {
@@ -54,20 +75,12 @@ impl Cgroups {
         let dirs = QUOTAS
             .iter()
             .enumerate()
-            .map(|(i, pct)| {
-                let dir = PathBuf::from(CPU_ROOT).join(format!("cairn-layouts-{i}"));
-                std::fs::create_dir_all(&dir).expect("create cgroup (run as root, cgroup v1 cpu)");
-                std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())
-                    .expect("cpu.cfs_period_us");
-                std::fs::write(
-                    dir.join("cpu.cfs_quota_us"),
-                    (PERIOD_US * pct / 100).to_string(),
-                )
-                .expect("cpu.cfs_quota_us");
-                dir
-            })
+            .map(|(i, pct)| cgroup(&format!("cairn-layouts-{i}"), Some(*pct)))
             .collect();
-        Cgroups { dirs }
+        let client = cgroup("cairn-layouts-client", None);
+        std::fs::write(client.join("cgroup.procs"), std::process::id().to_string())
+            .expect("attach the load generator");
+        Cgroups { dirs, client }
     }
 
     fn attach(&self, cluster: &RedisCluster) {
@@ -80,7 +93,7 @@ impl Cgroups {
 
 impl Drop for Cgroups {
     fn drop(&mut self) {
-        for dir in &self.dirs {
+        for dir in self.dirs.iter().chain([&self.client]) {
             if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in pids.lines() {
                     let _ = std::fs::write(PathBuf::from(CPU_ROOT).join("cgroup.procs"), pid);
@@ -125,8 +138,8 @@ fn bench_config(keys: u64, secs: u64) -> BenchConfig {
     let mut cfg = BenchConfig::new(KeySpace::spread("z:", keys));
     cfg.zipf = 0.99;
     cfg.read_ratio = 0.8;
-    cfg.clients = 32;
-    cfg.pipeline = 4;
+    cfg.clients = 64;
+    cfg.pipeline = 8;
     cfg.value_size = 100;
     cfg.duration = Duration::from_secs(secs);
     cfg
@@ -155,13 +168,15 @@ fn diff(from: &Ownership, to: &Ownership) -> Vec<Move> {
         .collect()
 }
 
-/// Applies `moves` with Cairn; returns seconds.
-async fn cairn_apply(
-    seed: &str,
-    moves: Vec<Move>,
-    method: Method,
+/// Limits of a Cairn apply: `--max-keys-per-sec` and `--max-parallel` (default if `None`).
+#[derive(Clone, Copy, Default)]
+struct Limits {
     keys_per_sec: Option<f64>,
-) -> f64 {
+    parallel: Option<usize>,
+}
+
+/// Applies `moves` with Cairn; returns seconds.
+async fn cairn_apply(seed: &str, moves: Vec<Move>, method: Method, limits: Limits) -> f64 {
     if moves.is_empty() {
         return 0.0;
     }
@@ -177,7 +192,10 @@ async fn cairn_apply(
     let dir = tempfile::tempdir().expect("tempdir");
     let mut opts = ApplyOptions::new(dir.path().join("journal"));
     opts.method = method;
-    opts.max_keys_per_sec = keys_per_sec;
+    opts.max_keys_per_sec = limits.keys_per_sec;
+    if let Some(p) = limits.parallel {
+        opts.max_parallel = p;
+    }
     let t = Instant::now();
     apply(&found, &p, &opts, &Silent).await.expect("apply");
     t.elapsed().as_secs_f64()
@@ -234,7 +252,7 @@ async fn cairn_layout(
     let snap = measure(&found, &cfg).await.expect("measure");
     let p = plan(&snap, &Policy::with_mode(mode)).expect("plan");
     let n = p.moves.len();
-    cairn_apply(seed, p.moves, Method::Legacy, None).await;
+    cairn_apply(seed, p.moves, Method::Legacy, Limits::default()).await;
     n
 }
 
@@ -242,13 +260,27 @@ async fn cairn_layout(
 struct Samples {
     ops: Vec<f64>,
     p99: Vec<f64>,
+    skew: Vec<f64>,
 }
 
 impl Samples {
-    fn add(&mut self, r: &BenchReport) {
+    fn add(&mut self, r: &BenchReport, addrs: &[String]) {
         self.ops.push(r.ops_per_sec);
         self.p99.push(r.latency.p99_us as f64 / 1000.0);
+        self.skew.push(skew(r, addrs));
     }
+}
+
+/// Max/mean over nodes of requests served per unit of CPU quota (1.0: every node busy in
+/// proportion to its capacity). Robust to host noise, unlike ops/s.
+fn skew(r: &BenchReport, addrs: &[String]) -> f64 {
+    let per: Vec<f64> = addrs
+        .iter()
+        .zip(QUOTAS)
+        .map(|(a, q)| r.per_node.get(a).copied().unwrap_or(0) as f64 / q as f64)
+        .collect();
+    let mean = per.iter().sum::<f64>() / per.len() as f64;
+    per.iter().copied().fold(0.0, f64::max) / mean
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -317,11 +349,12 @@ async fn main() {
         .await
         .expect("populate");
     let ids = master_ids(&c, &found);
+    let addrs: Vec<String> = c.nodes().iter().map(|n| n.addr()).collect();
     let even = found.ownership();
     groups.attach(&c);
     println!(
         "6 Redis 7 masters, CPU quotas {QUOTAS:?}% of a core (period {PERIOD_US} us), {keys} keys, \
-         Zipf 0.99, 80% reads, 32 clients x pipeline 4, {runs} x {secs} s per layout and cycle, {cycles} cycles"
+         Zipf 0.99, 80% reads, 64 clients x pipeline 8, {runs} x {secs} s per layout and cycle, {cycles} cycles"
     );
 
     // The access log for the load plan: per-slot reads and writes of this very load.
@@ -361,12 +394,16 @@ async fn main() {
             for _ in 0..runs {
                 let r = load(&seed, &cfg).await;
                 println!(
-                    "cycle {cycle}: {name:<20} {:>8.0} ops/s  p99 {:>6.2} ms  per node {:?}",
+                    "cycle {cycle}: {name:<20} {:>8.0} ops/s  p99 {:>6.2} ms  served/quota max/mean {:.2}  per node {:?}",
                     r.ops_per_sec,
                     r.latency.p99_us as f64 / 1000.0,
-                    r.per_node.values().collect::<Vec<_>>()
+                    skew(&r, &addrs),
+                    addrs
+                        .iter()
+                        .map(|a| r.per_node.get(a).copied().unwrap_or(0))
+                        .collect::<Vec<_>>()
                 );
-                results[i].add(&r);
+                results[i].add(&r, &addrs);
             }
         }
         // Back to the even layout, then the redis-cli moves again with Cairn legacy (no load).
@@ -374,10 +411,10 @@ async fn main() {
             &seed,
             diff(&ownership(&seed).await, &even),
             Method::Legacy,
-            None,
+            Limits::default(),
         )
         .await;
-        let t = cairn_apply(&seed, cli_moves.clone(), Method::Legacy, None).await;
+        let t = cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()).await;
         legacy_secs.push(t);
         println!(
             "cycle {cycle}: cairn legacy, the same {} moves: {t:.2} s",
@@ -387,7 +424,7 @@ async fn main() {
             &seed,
             diff(&ownership(&seed).await, &even),
             Method::Legacy,
-            None,
+            Limits::default(),
         )
         .await;
     }
@@ -399,27 +436,47 @@ async fn main() {
         &seed,
         diff(&ownership(&seed).await, &even),
         Method::Legacy,
-        None,
+        Limits::default(),
     )
     .await;
     let (t_fast, r_fast) = load_during(
         &seed,
         &cfg,
-        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, None),
+        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()),
     )
     .await;
     cairn_apply(
         &seed,
         diff(&ownership(&seed).await, &even),
         Method::Legacy,
-        None,
+        Limits::default(),
     )
     .await;
-    let limit = 20_000.0;
+    let slow = Limits {
+        keys_per_sec: Some(10_000.0),
+        parallel: None,
+    };
     let (t_slow, r_slow) = load_during(
         &seed,
         &cfg,
-        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Some(limit)),
+        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, slow),
+    )
+    .await;
+    cairn_apply(
+        &seed,
+        diff(&ownership(&seed).await, &even),
+        Method::Legacy,
+        Limits::default(),
+    )
+    .await;
+    let gentle = Limits {
+        keys_per_sec: Some(10_000.0),
+        parallel: Some(16),
+    };
+    let (t_gentle, r_gentle) = load_during(
+        &seed,
+        &cfg,
+        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, gentle),
     )
     .await;
     drop(c);
@@ -447,11 +504,13 @@ async fn main() {
                     bytes: 0,
                 })
                 .collect();
-            Some(cairn_apply(&vseed, moves, Method::Atomic, None).await)
+            Some(cairn_apply(&vseed, moves, Method::Atomic, Limits::default()).await)
         }
     };
 
-    println!("\nlayout                 ops/s (median, range)     p99 ms (median, range)   moves");
+    println!(
+        "\nlayout                 ops/s (median, range)     p99 ms (median, range)   served/quota max/mean   moves"
+    );
     for (i, name) in names.iter().enumerate() {
         let moves = match i {
             1 => cli_moves.len().to_string(),
@@ -460,11 +519,12 @@ async fn main() {
             _ => "-".into(),
         };
         println!(
-            "{name:<22} {:>8.0} ({:>13})   {:>6.2} ({:>11})   {moves}",
+            "{name:<22} {:>8.0} ({:>13})   {:>6.2} ({:>11})   {:>5.2}                  {moves}",
             median(&results[i].ops),
             range(&results[i].ops),
             median(&results[i].p99),
             range(&results[i].p99),
+            median(&results[i].skew),
         );
     }
     let base = median(&results[1].ops);
@@ -487,7 +547,8 @@ async fn main() {
     for (name, t, r) in [
         ("redis-cli", t_cli_load, &r_cli),
         ("cairn legacy, unthrottled", t_fast, &r_fast),
-        ("cairn legacy, 20k keys/s", t_slow, &r_slow),
+        ("cairn legacy, 10k keys/s", t_slow, &r_slow),
+        ("cairn, 10k keys/s, par. 16", t_gentle, &r_gentle),
     ] {
         println!(
             "  {name:<26} {t:>6.2} s   p99 {:>7.2} ms   {:>8.0} ops/s",
@@ -495,5 +556,4 @@ async fn main() {
             r.ops_per_sec
         );
     }
-    let _ = limit;
 }

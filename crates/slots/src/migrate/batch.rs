@@ -9,10 +9,12 @@
 //!    `GETKEYSINSLOT` per slot on the source. The first key batch is read *after* the slot is
 //!    migrating (the source no longer creates keys of it), so a slot that reads empty here is
 //!    empty for good and skips step 3;
-//! 3. while any slot has keys left: one pipeline on the source's `MIGRATE` connection of
-//!    `MIGRATE ... KEYS` + `GETKEYSINSLOT` per slot (each `GETKEYSINSLOT` runs after its
-//!    `MIGRATE`, so it is also the emptiness check). `BUSYKEY` is resolved per slot as in
-//!    [`legacy`];
+//! 3. while any slot has keys left: pipelines on the source's `MIGRATE` connection of
+//!    `MIGRATE ... KEYS` + `GETKEYSINSLOT` per slot, [`MIGRATES_PER_PIPELINE`] slots each (each
+//!    `GETKEYSINSLOT` runs after its `MIGRATE`, so it is also the emptiness check). `MIGRATE`
+//!    blocks the source until the target has restored the keys, so a deeper pipeline would stall
+//!    the source's clients (and its other commands) for longer. `BUSYKEY` is resolved per slot as
+//!    in [`legacy`];
 //! 4. `SETSLOT NODE target` pipelined on the target, then on the source, then on every other
 //!    master concurrently (redis-cli sends it to every master too; the others would otherwise
 //!    learn it only by gossip).
@@ -29,6 +31,9 @@ use crate::client::NodeClient;
 use crate::error::SlotsError;
 use cairn_slots_planner::Move;
 use redis::{FromRedisValue, RedisResult, Value};
+
+/// Most `MIGRATE` calls sent in one pipeline: bounds how long the source is blocked at once.
+pub const MIGRATES_PER_PIPELINE: usize = 16;
 
 /// Keys of `slot` on `node` larger than the limit stop the batch before anything is opened.
 async fn precheck(ctx: &Ctx<'_>, src: &NodeClient, slots: &[u16]) -> Result<(), SlotsError> {
@@ -118,6 +123,13 @@ pub async fn move_slots(
     Ok(moved)
 }
 
+/// The source, its `MIGRATE` connection and the target.
+struct Link<'a> {
+    src: &'a NodeClient,
+    mig: NodeClient,
+    target: Target<'a>,
+}
+
 /// Step 3: `pending[i]` holds the next keys of `slots[i]`.
 async fn migrate_all(
     ctx: &Ctx<'_>,
@@ -127,21 +139,22 @@ async fn migrate_all(
     mut pending: Vec<Vec<Vec<u8>>>,
     moved: &mut [Moved],
 ) -> Result<(), SlotsError> {
-    let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
-    let n = ctx.opts.keys_per_migrate.max(1);
     let (host, port) = dst
         .addr()
         .rsplit_once(':')
         .ok_or_else(|| SlotsError::BadAddress {
             addr: dst.addr().to_string(),
         })?;
-    let target = Target {
-        node: dst,
-        host,
-        port,
-        timeout_ms,
+    let link = Link {
+        src,
+        mig: ctx.migrate_client(src.addr()).await?,
+        target: Target {
+            node: dst,
+            host,
+            port,
+            timeout_ms: ctx.opts.migrate_timeout.as_millis() as u64,
+        },
     };
-    let mig = ctx.migrate_client(src.addr()).await?;
     loop {
         let live: Vec<usize> = (0..slots.len())
             .filter(|&i| !pending[i].is_empty())
@@ -149,52 +162,68 @@ async fn migrate_all(
         if live.is_empty() {
             return Ok(());
         }
-        let mut bytes = vec![0u64; slots.len()];
-        if ctx.throttle.limits_bytes() {
-            for &i in &live {
-                let s = sizes(src, &pending[i], false).await?;
-                check_big(slots[i], &pending[i], &s, ctx.opts.max_key_bytes)?;
-                bytes[i] = s.iter().sum();
-            }
-        }
-        let keys: u64 = live.iter().map(|&i| pending[i].len() as u64).sum();
-        ctx.throttle.wait(keys, bytes.iter().sum()).await;
-        let mut pipe = redis::pipe();
-        pipe.ignore_errors();
-        for &i in &live {
-            let mut cmd = redis::cmd("MIGRATE");
-            cmd.arg(host).arg(port).arg("").arg(0).arg(timeout_ms);
-            if ctx.opts.replace {
-                cmd.arg("REPLACE");
-            }
-            cmd.arg("KEYS").arg(&pending[i]);
-            pipe.add_command(cmd);
-            getkeys(&mut pipe, slots[i], n);
-        }
-        let replies: Vec<RedisResult<Value>> = run(&mig, &pipe, "MIGRATE").await?;
-        for (j, &i) in live.iter().enumerate() {
-            let slot = slots[i];
-            let sent = std::mem::take(&mut pending[i]);
-            let next = match &replies[2 * j] {
-                Ok(_) => Vec::<Vec<u8>>::from_redis_value(
-                    replies[2 * j + 1]
-                        .clone()
-                        .map_err(|e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e))?,
-                )
-                .map_err(|e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e.into()))?,
-                Err(e) if e.to_string().contains("BUSYKEY") => {
-                    resolve_busy(&mig, &target, slot, &sent, ctx.opts.replace, false).await?;
-                    src.query(redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(n))
-                        .await?
-                }
-                Err(e) => return Err(SlotsError::command(src.addr(), "MIGRATE", e.clone())),
-            };
-            moved[i].keys += sent.len() as u64;
-            moved[i].bytes += bytes[i];
-            ctx.progress.keys_moved(slot, sent.len() as u64, bytes[i]);
-            pending[i] = next;
+        for group in live.chunks(MIGRATES_PER_PIPELINE) {
+            migrate_group(ctx, &link, slots, group, &mut pending, moved).await?;
         }
     }
+}
+
+/// One pipeline of `MIGRATE` + `GETKEYSINSLOT` for the slots `slots[i]`, `i` in `group`.
+async fn migrate_group(
+    ctx: &Ctx<'_>,
+    link: &Link<'_>,
+    slots: &[u16],
+    group: &[usize],
+    pending: &mut [Vec<Vec<u8>>],
+    moved: &mut [Moved],
+) -> Result<(), SlotsError> {
+    let n = ctx.opts.keys_per_migrate.max(1);
+    let (src, t) = (link.src, &link.target);
+    let mut bytes = vec![0u64; group.len()];
+    if ctx.throttle.limits_bytes() {
+        for (b, &i) in bytes.iter_mut().zip(group) {
+            let s = sizes(src, &pending[i], false).await?;
+            check_big(slots[i], &pending[i], &s, ctx.opts.max_key_bytes)?;
+            *b = s.iter().sum();
+        }
+    }
+    let keys: u64 = group.iter().map(|&i| pending[i].len() as u64).sum();
+    ctx.throttle.wait(keys, bytes.iter().sum()).await;
+    let mut pipe = redis::pipe();
+    pipe.ignore_errors();
+    for &i in group {
+        let mut cmd = redis::cmd("MIGRATE");
+        cmd.arg(t.host).arg(t.port).arg("").arg(0).arg(t.timeout_ms);
+        if ctx.opts.replace {
+            cmd.arg("REPLACE");
+        }
+        cmd.arg("KEYS").arg(&pending[i]);
+        pipe.add_command(cmd);
+        getkeys(&mut pipe, slots[i], n);
+    }
+    let replies: Vec<RedisResult<Value>> = run(&link.mig, &pipe, "MIGRATE").await?;
+    let getkeys_err = |e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e);
+    for (j, &i) in group.iter().enumerate() {
+        let slot = slots[i];
+        let sent = std::mem::take(&mut pending[i]);
+        let next = match &replies[2 * j] {
+            Ok(_) => {
+                Vec::<Vec<u8>>::from_redis_value(replies[2 * j + 1].clone().map_err(getkeys_err)?)
+                    .map_err(|e| getkeys_err(e.into()))?
+            }
+            Err(e) if e.to_string().contains("BUSYKEY") => {
+                resolve_busy(&link.mig, t, slot, &sent, ctx.opts.replace, false).await?;
+                src.query(redis::cmd("CLUSTER").arg("GETKEYSINSLOT").arg(slot).arg(n))
+                    .await?
+            }
+            Err(e) => return Err(SlotsError::command(src.addr(), "MIGRATE", e.clone())),
+        };
+        moved[i].keys += sent.len() as u64;
+        moved[i].bytes += bytes[j];
+        ctx.progress.keys_moved(slot, sent.len() as u64, bytes[j]);
+        pending[i] = next;
+    }
+    Ok(())
 }
 
 /// Step 4 for all `slots`: the owner, then the source, then every other master at once.
