@@ -201,7 +201,7 @@ impl Scheduler {
                     tracing::error!(
                         token,
                         highest,
-                        "stale scheduler fencing token: a newer leader claims runs; this round stops"
+                        "stale scheduler fencing token: a newer leader claims runs; round stopped"
                     );
                     return Err(format!(
                         "fencing token {token} is stale (a newer scheduler leader holds {highest})"

@@ -6,8 +6,8 @@ use crate::db::{Store, now, with_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
 
 /// The ids a user starred (a hot statement, see `hot`).
-pub(crate) const FAVORITE_IDS: &str = "SELECT object_id FROM favorites WHERE user_id = $1 AND object_type = $2 \
-    ORDER BY object_id";
+pub(crate) const FAVORITE_IDS: &str = "SELECT object_id FROM favorites \
+    WHERE user_id = $1 AND object_type = $2 ORDER BY object_id";
 
 impl Store {
     /// Stars an object for a user; starring it again changes nothing.

@@ -7,10 +7,11 @@
 //! [`Store::open`], which also applies pending migrations and refuses a database migrated by a
 //! newer Cairn ([`StoreError::SchemaTooNew`]). Split deployments connect with
 //! [`Store::connect`] (optionally with a read replica, [`Store::connect_with_replica`]), migrate
-//! once with [`Store::migrate`] and check [`Store::schema_status`] before serving. Every repository method is an `async fn` on it
-//! returning [`StoreResult`]; errors are a [`StoreError`] whose variants map onto HTTP statuses
-//! (`NotFound` 404, `Conflict` 409, `Duplicate` 409, `Invalid` 400, others 500). Records are the
-//! plain types of `cairn_domain::model`; inputs are the `New*` and `*Update` structs here.
+//! once with [`Store::migrate`] and check [`Store::schema_status`] before serving. Every
+//! repository method is an `async fn` on it returning [`StoreResult`]; errors are a
+//! [`StoreError`] whose variants map onto HTTP statuses (`NotFound` 404, `Conflict` 409,
+//! `Duplicate` 409, `Invalid` 400, others 500). Records are the plain types of
+//! `cairn_domain::model`; inputs are the `New*` and `*Update` structs here.
 //!
 //! - Users: created with a fresh 40-character API key, found by id, e-mail or key.
 //! - Data sources: options encrypted at rest with XChaCha20-Poly1305 ([`Cipher`]) under the
@@ -39,7 +40,9 @@
 //! On SQLite the store turns on WAL (readers never wait for the writer), a 10 s busy timeout
 //! and foreign keys, and starts write transactions with `BEGIN IMMEDIATE` so that they queue for
 //! the write lock instead of failing. Every lookup the server does per request goes through an
-//! index (see the migrations); the `q` search is a substring scan by design.
+//! index: the `hot` module lists those statements from the code's own SQL, and a test asserts
+//! from [`Store::explain_hot_statements`] that each plan uses one on both backends. The `q`
+//! search is a substring scan by design.
 //!
 //! # Examples
 //! ```

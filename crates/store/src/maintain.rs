@@ -53,7 +53,11 @@ impl Store {
             statements: statements.to_vec(),
             elapsed: started.elapsed(),
         };
-        tracing::info!(statements = ?report.statements, elapsed_ms = report.elapsed.as_millis() as u64, "metadata database maintained");
+        tracing::info!(
+            statements = ?report.statements,
+            elapsed_ms = report.elapsed.as_millis() as u64,
+            "metadata database maintained"
+        );
         Ok(report)
     }
 }

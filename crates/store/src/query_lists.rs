@@ -51,7 +51,8 @@ pub(crate) const QUERY_TAGS: &str = "SELECT t.tag, COUNT(*) AS n FROM query_tags
     JOIN queries q ON q.id = t.query_id WHERE q.is_archived = $1 \
     GROUP BY t.tag ORDER BY n DESC, t.tag";
 
-/// Points every query with a data source and hash at a result: Redash's fan-out (a hot statement, see `hot`).
+/// Points every query with a data source and hash at a result: Redash's fan-out (a hot
+/// statement, see `hot`).
 pub(crate) const FAN_OUT: &str = "UPDATE queries SET latest_query_data_id = $3 \
     WHERE data_source_id = $1 AND query_hash = $2 RETURNING id";
 

@@ -114,12 +114,12 @@ pub(crate) const CACHED_RESULT_SINCE: &str = concat!(
 );
 
 /// The first chunk of a result at or after a sequence number (a hot statement, see `hot`).
-pub(crate) const CHUNK_FROM: &str = "SELECT seq, bytes FROM query_result_chunks WHERE result_id = $1 AND seq >= $2 \
-    ORDER BY seq LIMIT 1";
+pub(crate) const CHUNK_FROM: &str = "SELECT seq, bytes FROM query_result_chunks \
+    WHERE result_id = $1 AND seq >= $2 ORDER BY seq LIMIT 1";
 
 /// Deletes the oldest unused finished results (a hot statement, see `hot`).
-pub(crate) const CLEANUP_RESULTS: &str = "DELETE FROM query_results WHERE id IN (SELECT r.id FROM query_results r \
-    WHERE r.complete = $1 AND r.retrieved_at < $2 AND NOT EXISTS \
+pub(crate) const CLEANUP_RESULTS: &str = "DELETE FROM query_results WHERE id IN \
+    (SELECT r.id FROM query_results r WHERE r.complete = $1 AND r.retrieved_at < $2 AND NOT EXISTS \
     (SELECT 1 FROM queries q WHERE q.latest_query_data_id = r.id) \
     ORDER BY r.retrieved_at LIMIT $3)";
 
