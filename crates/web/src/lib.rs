@@ -7,6 +7,12 @@
 //! the session cookie of [`cairn_http::session`]. Charts are drawn as SVG by the UI's own small
 //! charting module (`assets/js/charts.js`).
 //!
+//! A result is never loaded whole: the table reads one page of 100 rows at a time from
+//! `GET /api/query_results/<id>/rows?offset=&limit=`, and charts draw at most the first 5,000
+//! rows (`CHART_MAX_ROWS` in `assets/js/results.js`), noting "Chart shows first N rows" when
+//! the result has more. A shared dashboard's page runs its own widgets' queries with its share
+//! token and polls the jobs under the ids bound to that token (`cairn_http::routes::jobs`).
+//!
 //! [`router`] serves `/` (the app), `/public/dashboards/<token>` (the same app, which shows the
 //! shared dashboard without a login) and `/assets/<file>`. Merge it into the API with
 //! [`cairn_http::app_with`].
