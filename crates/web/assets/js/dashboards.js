@@ -174,6 +174,20 @@ function renderGrid(d, box, opts) {
   mount(box, grid);
 }
 
+/**
+ * The dashboard's parameter inputs (those of its widgets' queries, filled with their defaults
+ * into `values`), or null when there are none; `apply()` redraws with the new values.
+ */
+function parameterForm(d, values, apply) {
+  const params = dashboardParameters(d);
+  for (const p of params) if (!(p.name in values)) values[p.name] = p.value ?? '';
+  if (!params.length) return null;
+  return h('form', { class: 'row card', id: 'dashboard-params', onsubmit: ev => { ev.preventDefault(); apply(); } },
+    params.map(p => h('span', {}, h('label', { for: `dp-${p.name}` }, p.title || p.name),
+      h('input', { id: `dp-${p.name}`, value: values[p.name], type: p.type === 'number' ? 'number' : p.type === 'date' ? 'date' : 'text', oninput: e => { values[p.name] = e.target.value; } }))),
+    h('button', { type: 'submit', class: 'primary' }, 'Apply'));
+}
+
 function dashboardParameters(d) {
   const out = new Map();
   for (const w of d.widgets || []) {
@@ -222,14 +236,7 @@ export async function dashboardPage(key) {
   const gridBox = h('div', {});
   const shareBox = h('div', { id: 'share-box' });
   const paramBar = h('div', {});
-  const drawParams = () => {
-    const params = dashboardParameters(d);
-    for (const p of params) if (!(p.name in values)) values[p.name] = p.value ?? '';
-    mount(paramBar, params.length ? h('form', { class: 'row card', id: 'dashboard-params', onsubmit: ev => { ev.preventDefault(); draw(-1); } },
-      params.map(p => h('span', {}, h('label', { for: `dp-${p.name}` }, p.title || p.name),
-        h('input', { id: `dp-${p.name}`, value: values[p.name], type: p.type === 'number' ? 'number' : p.type === 'date' ? 'date' : 'text', oninput: e => { values[p.name] = e.target.value; } }))),
-      h('button', { type: 'submit', class: 'primary' }, 'Apply')) : null);
-  };
+  const drawParams = () => mount(paramBar, parameterForm(d, values, () => draw(-1)));
   const draw = (maxAge = -1) => renderGrid(d, gridBox, { editable: editing, values, maxAge });
   const refresh = h('select', { id: 'auto-refresh', 'aria-label': 'Auto-refresh', onchange: e => {
     clearInterval(refreshTimer);
@@ -258,11 +265,17 @@ export async function dashboardPage(key) {
   draw(-1);
 }
 
-/** The public page of a shared dashboard (no login; the share token reads the results). */
+/**
+ * The public page of a shared dashboard (no login): its share token runs the widgets' queries
+ * with the dashboard's parameter values (their defaults until changed), answered from the cache
+ * when it holds them, and reads the results.
+ */
 export async function publicDashboard(token) {
   mount(main(), loading());
   const d = await get(`/api/dashboards/public/${encodeURIComponent(token)}`);
   const gridBox = h('div', {});
-  mount(main(), h('h1', {}, d.name), gridBox);
-  renderGrid(d, gridBox, { editable: false, values: {}, maxAge: -1 });
+  const values = {};
+  const draw = () => renderGrid(d, gridBox, { editable: false, values, maxAge: -1 });
+  mount(main(), h('h1', {}, d.name), parameterForm(d, values, draw), gridBox);
+  draw();
 }

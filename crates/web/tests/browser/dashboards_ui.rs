@@ -105,6 +105,21 @@ async fn public_dashboard_of_never_run_queries_draws_every_chart_type_and_auto_r
     .await;
     let w = app.post("/api/widgets", json!({"dashboard_id": d["id"], "visualization_id": v, "width": 1, "options": {"position": {"col": 0, "row": 18, "sizeX": 2, "sizeY": 3}}})).await;
     widgets.insert("counter", w["id"].as_i64().unwrap());
+    let big = app
+        .post("/api/queries", json!({"data_source_id": ds, "name": "Big months",
+            "query": "SELECT sum(amount) AS total FROM sales WHERE amount >= {{ min }}",
+            "options": {"parameters": [{"name": "min", "title": "Minimum", "type": "number", "value": 150}]}}))
+        .await;
+    let v = vis(
+        &app,
+        big["id"].as_i64().unwrap(),
+        "COUNTER",
+        "Big",
+        json!({"counterColName": "total"}),
+    )
+    .await;
+    let w = app.post("/api/widgets", json!({"dashboard_id": d["id"], "visualization_id": v, "width": 1, "options": {"position": {"col": 2, "row": 18, "sizeX": 2, "sizeY": 3}}})).await;
+    widgets.insert("param", w["id"].as_i64().unwrap());
     let share = app
         .post(&format!("/api/dashboards/{}/share", d["id"]), json!({}))
         .await;
@@ -198,7 +213,16 @@ async fn public_dashboard_of_never_run_queries_draws_every_chart_type_and_auto_r
         counter.contains("1556") && counter.contains("All sales"),
         "{counter}"
     );
+    // The dashboard's parameter: its default first, then a value typed in and applied.
+    b.wait_text(&format!("[data-widget=\"{}\"] .counter", w("param")), "671")
+        .await;
+    b.fill("#dp-min", "180").await;
+    b.click("#dashboard-params button[type=submit]").await;
+    b.wait_text(&format!("[data-widget=\"{}\"] .counter", w("param")), "190")
+        .await;
+    b.set_window_size(1280, 2000).await;
     b.screenshot(&shot("public-dashboard-charts")).await;
+    b.set_window_size(1280, 900).await;
     b.assert_no_errors("public dashboard").await;
 
     // Logged in, auto-refresh re-runs the queries: the widgets' retrieval time moves on.

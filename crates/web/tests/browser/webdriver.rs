@@ -198,6 +198,16 @@ impl Browser {
         self.exec(script, json!([])).await
     }
 
+    /// Resizes the browser window (for screenshots of long pages).
+    pub async fn set_window_size(&self, width: u32, height: u32) {
+        self.cmd(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+    }
+
     /// Saves a PNG screenshot of the viewport to `path`.
     pub async fn screenshot(&self, path: &std::path::Path) {
         use base64::Engine;
