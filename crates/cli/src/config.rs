@@ -19,6 +19,10 @@ pub struct StoreArgs {
     /// Metadata database: `sqlite://PATH` or `postgres://...` (default: SQLite in the data dir).
     #[arg(long, env = "REDASH_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Optional PostgreSQL read replica for read-only metadata traffic (query and dashboard
+    /// lists); used by `server`, `worker` and `scheduler`.
+    #[arg(long, env = "REDASH_DATABASE_REPLICA_URL")]
+    pub database_replica_url: Option<String>,
     /// Secret for encrypting data source options at rest (default: a key generated into
     /// `<data-dir>/secret.key` on first start).
     #[arg(long, env = "REDASH_SECRET_KEY", hide_env_values = true)]
@@ -71,9 +75,15 @@ impl StoreArgs {
         let Some(url) = self.database_url.as_deref() else {
             bail!("set REDASH_DATABASE_URL (or --database-url) to the shared metadata database");
         };
-        let store = Store::connect(url, Sha256::digest(secret.as_bytes()).into())
-            .await
-            .context("cannot connect to the metadata database (REDASH_DATABASE_URL)")?;
+        let key = Sha256::digest(secret.as_bytes()).into();
+        let store = match self.database_replica_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(replica) => Store::connect_with_replica(url, replica, key)
+                .await
+                .context("cannot connect to the metadata database or its read replica (REDASH_DATABASE_URL, REDASH_DATABASE_REPLICA_URL)")?,
+            None => Store::connect(url, key)
+                .await
+                .context("cannot connect to the metadata database (REDASH_DATABASE_URL)")?,
+        };
         if require_current {
             let status = store.schema_status().await?;
             if !status.is_current() {
@@ -222,6 +232,10 @@ pub struct SchedulerArgs {
     /// Seconds between looks for due scheduled queries.
     #[arg(long, env = "CAIRN_SCHEDULER_REFRESH_INTERVAL", default_value_t = 30)]
     pub refresh_interval: u64,
+    /// Hours between database maintenance runs (VACUUM ANALYZE on PostgreSQL, ANALYZE and
+    /// PRAGMA optimize on SQLite); 0 turns it off.
+    #[arg(long, env = "CAIRN_DB_MAINTENANCE_INTERVAL", default_value_t = 24)]
+    pub db_maintenance_interval: u64,
 }
 
 impl SchedulerArgs {
@@ -229,6 +243,8 @@ impl SchedulerArgs {
     pub fn settings(&self) -> SchedulerSettings {
         SchedulerSettings {
             refresh_interval: Duration::from_secs(self.refresh_interval.max(1)),
+            maintenance_interval: (self.db_maintenance_interval > 0)
+                .then(|| Duration::from_secs(self.db_maintenance_interval * 3600)),
             schema_interval: Duration::from_secs(self.schemas_refresh_schedule.max(1) * 60),
             cleanup: self.query_results_cleanup_enabled.then(|| CleanupSettings {
                 count: self.query_results_cleanup_count,
