@@ -10,6 +10,8 @@ import { get, withKey } from './api.js';
 export const ROWS_PER_PAGE = 100;
 /** The most rows a chart draws (the first ones of the result). */
 export const CHART_MAX_ROWS = 5000;
+/** Pages of rows a ResultData keeps, so going back or redrawing fetches nothing. */
+const PAGES_KEPT = 6;
 const isNum = t => t === 'integer' || t === 'float';
 
 // Every rows request, for the browser tests: [{offset, limit, rows}].
@@ -23,7 +25,7 @@ export class ResultData {
   constructor(summary, access = '') {
     this.summary = summary;
     this.access = access;
-    this.chart = null;
+    this.pages = new Map();
   }
 
   get id() { return this.summary.id; }
@@ -36,18 +38,21 @@ export class ResultData {
     return new ResultData(r.query_result, access);
   }
 
-  /** Rows `offset .. offset + limit`. */
-  async page(offset, limit) {
-    const r = await get(`/api/query_results/${this.id}/rows?offset=${offset}&limit=${limit}${this.access ? '&' + this.access : ''}`);
-    window.__cairnRowRequests.push({ offset, limit, rows: r.rows.length });
-    return r.rows;
+  /** Rows `offset .. offset + limit`; the last few pages asked for are kept (a result never changes). */
+  page(offset, limit) {
+    const key = `${offset}:${limit}`;
+    if (!this.pages.has(key)) {
+      if (this.pages.size >= PAGES_KEPT) this.pages.delete(this.pages.keys().next().value);
+      const fetched = get(`/api/query_results/${this.id}/rows?offset=${offset}&limit=${limit}${this.access ? '&' + this.access : ''}`)
+        .then(r => { window.__cairnRowRequests.push({ offset, limit, rows: r.rows.length }); return r.rows; });
+      fetched.catch(() => this.pages.delete(key));
+      this.pages.set(key, fetched);
+    }
+    return this.pages.get(key);
   }
 
-  /** The first CHART_MAX_ROWS rows, fetched once. */
-  chartRows() {
-    if (!this.chart) this.chart = this.page(0, CHART_MAX_ROWS);
-    return this.chart;
-  }
+  /** The first CHART_MAX_ROWS rows. */
+  chartRows() { return this.page(0, CHART_MAX_ROWS); }
 
   /** The download URL in format `f` (csv, tsv, xlsx, json). */
   downloadUrl(f) {
