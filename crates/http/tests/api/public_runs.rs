@@ -279,3 +279,37 @@ both!(rows_page_through_a_large_result, |app| {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 });
+
+both!(query_key_runs_and_polls_its_own_query, |app| {
+    let ds = app.sqlite_source(3).await;
+    let q = app
+        .post(
+            "/api/queries",
+            json!({"data_source_id": ds, "query": "SELECT n FROM t ORDER BY n"}),
+        )
+        .await;
+    let qkey = q["api_key"].as_str().unwrap().to_string();
+    // Redash clients refresh with the query's key and poll the job with it.
+    let (status, run) = app
+        .call_as(
+            Some(&qkey),
+            Method::POST,
+            &format!("/api/queries/{}/results", q["id"]),
+            Some(json!({"max_age": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{run}");
+    let job = wait_job_as(&app, &qkey, run["job"]["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], 3, "{job}");
+    let rid = job["query_result_id"].as_i64().unwrap();
+    let (status, page) = app
+        .call_as(
+            Some(&qkey),
+            Method::GET,
+            &format!("/api/query_results/{rid}/rows?offset=1"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["rows"], json!([{"n": 2}, {"n": 3}]));
+});
