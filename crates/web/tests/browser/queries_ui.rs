@@ -72,6 +72,7 @@ async fn keyboard_login_and_a_weekly_schedule() {
         )
         .await;
     }
+    b.wait_text(".schema", "sales").await;
     b.screenshot(&shot("schedule")).await;
     b.click("#save").await;
     b.wait_text("#toast", "Saved").await;
