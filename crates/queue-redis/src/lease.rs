@@ -51,6 +51,12 @@ impl RedisLease {
         Ok(if held { self.lease.token() } else { None })
     }
 
+    /// Makes the next acquisition take a fencing token above `floor` (the highest token the
+    /// store has accepted), so a Redis that lost its counter cannot hand out old tokens again.
+    pub fn set_token_floor(&mut self, floor: u64) {
+        self.lease.set_token_floor(floor);
+    }
+
     /// The fencing token of the current holding, if held.
     pub fn token(&self) -> Option<u64> {
         self.lease.token()

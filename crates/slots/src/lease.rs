@@ -18,6 +18,9 @@ use redis::{RedisResult, Value};
 use std::time::Duration;
 
 const RENEW: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end";
+/// Takes the next fencing token, never at or below `ARGV[1]`: a counter lost with Redis's data
+/// (a restart without persistence) resumes above the highest token the caller has seen used.
+const NEXT_TOKEN: &str = "local t = redis.call('INCR', KEYS[1]) if t <= tonumber(ARGV[1]) then t = tonumber(ARGV[1]) + 1 redis.call('SET', KEYS[1], t) end return t";
 const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// A lease on `name`, identified by `holder`.
@@ -28,6 +31,7 @@ pub struct Lease {
     holder: String,
     ttl: Duration,
     value: Option<String>,
+    token_floor: u64,
 }
 
 impl Lease {
@@ -41,7 +45,14 @@ impl Lease {
             holder: holder.to_string(),
             ttl,
             value: None,
+            token_floor: 0,
         }
+    }
+
+    /// Makes the next acquisition take a fencing token above `floor`: the highest token the
+    /// fenced resource has accepted, so that tokens keep growing even if Redis lost its counter.
+    pub fn set_token_floor(&mut self, floor: u64) {
+        self.token_floor = floor;
     }
 
     /// The fencing token of the current holding, if held.
@@ -72,11 +83,12 @@ impl Lease {
             }
             self.value = None;
         }
-        let token: u64 = redis::from_redis_value(
-            router
-                .query(slot, redis::cmd("INCR").arg(&self.fence_key).clone())
-                .await?,
-        )?;
+        let mut next = redis::cmd("EVAL");
+        next.arg(NEXT_TOKEN)
+            .arg(1)
+            .arg(&self.fence_key)
+            .arg(self.token_floor);
+        let token: u64 = redis::from_redis_value(router.query(slot, next).await?)?;
         let value = format!("{token}:{}", self.holder);
         let mut set = redis::cmd("SET");
         set.arg(&self.key)

@@ -5,7 +5,9 @@
 //! store refuses a scheduled run claimed with a token older than one it has seen, so a holder
 //! that was paused past its lease cannot enqueue behind the new holder's back. A replica stops
 //! acting at once when a renewal fails, when it cannot reach Redis, or when its lease would run
-//! out before the next renewal; another replica takes over once the lease expires.
+//! out before the next renewal; another replica takes over once the lease expires. Tokens are
+//! taken above the highest one the store has accepted, so a Redis that lost its data (a restart
+//! without persistence) cannot hand out an old token again and stall every claim.
 
 use crate::config::{RedisArgs, SchedulerArgs, StoreArgs};
 use crate::roles::health::HealthListener;
@@ -111,6 +113,12 @@ pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
     tokio::pin!(terminated);
     loop {
         let asked = Instant::now();
+        if term.is_none() {
+            match store.highest_fencing_token().await {
+                Ok(highest) => lease.set_token_floor(highest),
+                Err(e) => tracing::warn!(error = %e, "cannot read the highest fencing token"),
+            }
+        }
         match tokio::time::timeout(every, lease.acquire_or_renew()).await {
             Ok(Ok(Some(token))) => {
                 held_until = asked + ttl;

@@ -11,8 +11,8 @@ use std::time::Duration;
 const INTERVAL: i64 = 2;
 const KILLS: usize = 4;
 
-async fn failover_runs_each_due_time_once(redis_url: &str) {
-    let mut d = Deployment::start(redis_url, 2, 2, 3).await;
+/// Saves a query that runs every [`INTERVAL`] seconds; returns its id.
+async fn scheduled_query(d: &mut Deployment) -> i64 {
     let (status, q) = d
         .call(
             reqwest::Method::POST,
@@ -26,7 +26,28 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
         )
         .await;
     assert_eq!(status, 200, "{q}");
-    let query_id = q["id"].as_i64().unwrap();
+    q["id"].as_i64().unwrap()
+}
+
+/// When each run of query `query_id` finished, in seconds since the epoch, in order.
+async fn run_times(d: &Deployment, query_id: i64) -> Vec<f64> {
+    let pool = sqlx::PgPool::connect(&d.database_url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT EXTRACT(EPOCH FROM r.retrieved_at)::float8 AS t FROM query_results r \
+         JOIN queries q ON q.query_hash = r.query_hash AND q.data_source_id = r.data_source_id \
+         WHERE q.id = $1 ORDER BY r.retrieved_at",
+    )
+    .bind(query_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    rows.iter().map(|r| r.get::<f64, _>("t")).collect()
+}
+
+async fn failover_runs_each_due_time_once(redis_url: &str) {
+    let mut d = Deployment::start(redis_url, 2, 2, 3).await;
+    let query_id = scheduled_query(&mut d).await;
 
     let bound = Duration::from_secs(2 * LEASE_TTL);
     let mut failovers = Vec::new();
@@ -48,17 +69,7 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
 
     // One result per run of the scheduled query; a due time enqueued twice would show as two
     // results much closer together than the interval.
-    let pool = sqlx::PgPool::connect(&d.database_url).await.unwrap();
-    let rows = sqlx::query(
-        "SELECT EXTRACT(EPOCH FROM r.retrieved_at)::float8 AS t FROM query_results r \
-         JOIN queries q ON q.query_hash = r.query_hash AND q.data_source_id = r.data_source_id \
-         WHERE q.id = $1 ORDER BY r.retrieved_at",
-    )
-    .bind(query_id)
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    let times: Vec<f64> = rows.iter().map(|r| r.get::<f64, _>("t")).collect();
+    let times = run_times(&d, query_id).await;
     assert!(
         times.len() >= 5,
         "the scheduled query ran {} times in ~{} s",
@@ -72,7 +83,6 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
             "two runs {gap:.3} s apart for a {INTERVAL} s schedule: {times:?}"
         );
     }
-    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -91,4 +101,36 @@ async fn leader_killed_on_a_valkey_9_cluster() {
         replicas: 0,
     });
     failover_runs_each_due_time_once(&format!("redis://{}", cluster.seed())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_runs_go_on_after_redis_restarts_without_its_data() {
+    let _serial = crate::serial();
+    let mut redis = RedisServer::start(Flavor::Redis);
+    let mut d = Deployment::start(&redis.url(), 1, 1, 2).await;
+    let query_id = scheduled_query(&mut d).await;
+    d.wait_leader(Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = run_times(&d, query_id).await;
+    assert!(!before.is_empty(), "the schedule ran before the restart");
+
+    // The lease, its fencing counter and the queue are gone; the store still remembers the
+    // highest token it accepted.
+    redis.node().restart();
+    let restarted = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = std::time::Instant::now();
+    loop {
+        let runs = run_times(&d, query_id).await;
+        if runs.iter().filter(|t| **t > restarted).count() >= 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no scheduled run after Redis restarted empty: {runs:?} (restart at {restarted})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
