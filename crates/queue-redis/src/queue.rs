@@ -25,6 +25,8 @@ use std::time::Duration;
 
 /// The longest one blocking read waits before the queue is polled again.
 pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(2);
+/// How much longer than its `BLOCK` time a blocking read may take before it counts as lost.
+const BLOCK_GRACE: Duration = Duration::from_secs(3);
 /// How often a waiting `cancel_requested` looks at the cancel flag.
 const CANCEL_POLL: Duration = Duration::from_millis(250);
 
@@ -184,7 +186,7 @@ impl RedisQueue {
             cmd.arg(">");
         }
         let reply = tokio::time::timeout(
-            block + self.link_response_grace(),
+            block + BLOCK_GRACE,
             cmd.query_async::<Option<StreamReadReply>>(&mut conn),
         )
         .await
@@ -203,10 +205,6 @@ impl RedisQueue {
             }
         }
         Ok(found)
-    }
-
-    fn link_response_grace(&self) -> Duration {
-        Duration::from_secs(3)
     }
 
     pub(crate) fn lock_busy(&self) -> std::sync::MutexGuard<'_, BTreeSet<JobId>> {

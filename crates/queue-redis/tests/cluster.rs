@@ -78,6 +78,56 @@ async fn redis_cluster_failover_is_followed() {
     assert_ne!(new_master, master_id);
 }
 
+/// The master of the queue's slot is killed: its replica takes over after the node timeout, and
+/// the backend finds it by itself (refused connections trigger a re-discovery); a worker that
+/// was waiting in `dequeue` keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redis_cluster_killed_master_is_replaced() {
+    let mut c = cluster(Flavor::Redis, 1);
+    let o = opts("killed-master");
+    let b = backend(&url(&c), &o).await;
+    let q = b.queue();
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(q.enqueue(test_job(QueueName::Default), None).await.unwrap().state.id);
+    }
+    let seed = c.nodes()[0].port();
+    let topo = Topology::read(seed);
+    let (master_id, master_port) = topo.owner(tag_slot(&o));
+    let replica = topo.replica_of(&master_id);
+    // Let replication catch up (acknowledged writes on an async replica), then kill the master.
+    common::eventually("replica in sync", Duration::from_secs(30), || async {
+        let info = command(replica, &["INFO", "replication"]).ok()?.text()?;
+        let offset = |key: &str, text: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        let master_info = command(master_port, &["INFO", "replication"]).ok()?.text()?;
+        (offset("slave_repl_offset:", &info)? >= offset("master_repl_offset:", &master_info)?)
+            .then_some(())
+    })
+    .await;
+    let index = c.nodes().iter().position(|n| n.port() == master_port).unwrap();
+    c.kill_node(index);
+    let mut taken = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match q.dequeue(&[QueueName::Default], Duration::from_millis(200)).await {
+            Ok(Some(job)) => taken.push(job.id),
+            Ok(None) => break,
+            Err(e) => eprintln!("during the failover: {e}"),
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no new master within 60 s");
+    }
+    assert_eq!(taken, ids, "every job queued before the crash");
+    let after = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
+    assert_eq!(q.state(&after.state.id).await.unwrap().unwrap().status, JobStatus::Queued);
+    let alive = c.nodes()[if index == 0 { 1 } else { 0 }].port();
+    let (new_master, _) = Topology::read(alive).owner(tag_slot(&o));
+    assert_ne!(new_master, master_id);
+}
+
 /// The queue's slot migrates (legacy protocol, one key at a time) while 32 clients keep running
 /// operations (at least 128 in flight): every operation answers, none fails or hangs. Scripts
 /// whose keys are split between the two nodes get `TRYAGAIN` until the move ends, so most
