@@ -103,7 +103,9 @@ impl Worker {
     pub async fn process(&self, job: Job) {
         let started = std::time::Instant::now();
         let queue_label = job.queue.as_str();
-        let waited = (chrono::Utc::now() - job.enqueued_at).to_std().unwrap_or_default();
+        let waited = (chrono::Utc::now() - job.enqueued_at)
+            .to_std()
+            .unwrap_or_default();
         metrics::histogram!("cairn_job_wait_seconds", "queue" => queue_label)
             .record(waited.as_secs_f64());
         let busy = metrics::gauge!("cairn_workers_busy", "queue" => queue_label);

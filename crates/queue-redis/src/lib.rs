@@ -24,11 +24,11 @@
 //!   known node) and migrations are retried inside that time.
 //!
 //! # Layout
-//! - [`link`](crate::link): URL, routing, retries, blocking connections.
+//! - `link`: URL, routing through the slots crate's `Router`, retries, blocking connections.
 //! - `keys`, `scripts`: key names and the Lua scripts.
-//! - [`queue`]: [`RedisQueue`].
+//! - [`queue`]: the [`RedisQueue`] itself.
 //! - [`recover`]: heartbeats and stale-job recovery.
-//! - [`lease`]: [`RedisLease`].
+//! - [`lease`]: the scheduler's [`RedisLease`].
 //!
 //! # Examples
 //! ```no_run
@@ -45,8 +45,8 @@
 //! ```
 
 mod keys;
-pub(crate) mod link;
 pub mod lease;
+pub(crate) mod link;
 pub mod queue;
 pub mod recover;
 mod scripts;

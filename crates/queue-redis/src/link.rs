@@ -35,10 +35,7 @@ const REFRESH_GAP: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 enum Mode {
     /// One server; the client carries the URL's database and credentials.
-    Standalone {
-        client: redis::Client,
-        addr: String,
-    },
+    Standalone { client: redis::Client, addr: String },
     /// A cluster; `known` holds every node address seen, for re-discovery.
     Cluster { known: Mutex<Vec<String>> },
 }
@@ -97,7 +94,9 @@ impl Link {
             .set_connection_timeout(Some(timeouts.connect))
             .set_response_timeout(Some(timeouts.response));
         let unreachable = |e: RedisError| {
-            format!("cannot reach Redis at {shown}: {e}; check that the server runs and the URL is right")
+            format!(
+                "cannot reach Redis at {shown}: {e}; check that the server runs and the URL is right"
+            )
         };
         let mut conn = client
             .get_multiplexed_async_connection_with_config(&config)
@@ -123,7 +122,11 @@ impl Link {
             let cluster = Cluster::discover_with(&addr, timeouts)
                 .await
                 .map_err(|e| format!("cannot discover the Redis cluster at {shown}: {e}"))?;
-            let known = cluster.nodes().iter().map(|n| n.addr().to_string()).collect();
+            let known = cluster
+                .nodes()
+                .iter()
+                .map(|n| n.addr().to_string())
+                .collect();
             (
                 Mode::Cluster {
                     known: Mutex::new(known),
@@ -145,7 +148,9 @@ impl Link {
             timeouts,
             op_timeout,
             map: Mutex::new((0, Arc::new(map))),
-            routers: (0..ROUTERS).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            routers: (0..ROUTERS)
+                .map(|_| tokio::sync::Mutex::new(None))
+                .collect(),
             next: AtomicUsize::new(0),
             last_refresh: tokio::sync::Mutex::new(None),
             blocking: Mutex::new(Vec::new()),
@@ -260,8 +265,11 @@ impl Link {
         for addr in candidates {
             match Cluster::discover_with(&addr, self.timeouts).await {
                 Ok(cluster) => {
-                    let mut nodes: Vec<String> =
-                        cluster.nodes().iter().map(|n| n.addr().to_string()).collect();
+                    let mut nodes: Vec<String> = cluster
+                        .nodes()
+                        .iter()
+                        .map(|n| n.addr().to_string())
+                        .collect();
                     let mut k = known.lock().unwrap_or_else(|e| e.into_inner());
                     nodes.retain(|n| !k.contains(n));
                     k.extend(nodes);
@@ -390,10 +398,7 @@ mod tests {
 
     #[test]
     fn migration_and_connection_errors_are_retried() {
-        let tryagain = RedisError::from((
-            ErrorKind::Server(ServerErrorKind::TryAgain),
-            "TRYAGAIN",
-        ));
+        let tryagain = RedisError::from((ErrorKind::Server(ServerErrorKind::TryAgain), "TRYAGAIN"));
         assert!(is_retryable(&tryagain));
         let script = RedisError::from((
             ErrorKind::Server(ServerErrorKind::ResponseError),

@@ -88,7 +88,11 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 impl RedisQueue {
     /// Runs one command against the queue's slot; failures become a one-line error naming the
     /// URL, the operation and what to check.
-    pub(crate) async fn run<T: FromRedisValue>(&self, what: &str, cmd: &Cmd) -> Result<T, QueueError> {
+    pub(crate) async fn run<T: FromRedisValue>(
+        &self,
+        what: &str,
+        cmd: &Cmd,
+    ) -> Result<T, QueueError> {
         let value = self
             .link
             .query(self.keys.slot(), cmd)
@@ -194,7 +198,9 @@ impl RedisQueue {
         self.link.give_back(addr, conn);
         let mut found = Vec::new();
         for (queue, stream) in queues.iter().zip(&streams) {
-            let Some(key) = reply.as_ref().and_then(|r| r.keys.iter().find(|k| &k.key == stream))
+            let Some(key) = reply
+                .as_ref()
+                .and_then(|r| r.keys.iter().find(|k| &k.key == stream))
             else {
                 continue;
             };

@@ -107,7 +107,9 @@ async fn recover_job(q: &RedisQueue, id: &JobId) -> Result<usize, QueueError> {
         .arg(GROUP);
     match q.run::<i64>("recover a stale job", &cmd).await? {
         1 => tracing::warn!(job = %id, queue = job.queue.as_str(), "worker stopped; job re-queued"),
-        2 => tracing::warn!(job = %id, queue = job.queue.as_str(), "worker stopped; job failed: {message}"),
+        2 => {
+            tracing::warn!(job = %id, queue = job.queue.as_str(), "worker stopped; job failed: {message}")
+        }
         _ => return Ok(0),
     }
     Ok(1)
@@ -139,7 +141,11 @@ async fn reclaim_unstarted(q: &RedisQueue, queue: QueueName) -> Result<usize, Qu
     };
     let mut n = 0;
     for entry in claimed.claimed {
-        let Some(Ok(id)) = entry.map.get("id").map(redis::from_redis_value_ref::<String>) else {
+        let Some(Ok(id)) = entry
+            .map
+            .get("id")
+            .map(redis::from_redis_value_ref::<String>)
+        else {
             continue;
         };
         if q.redeliver(queue, &entry.id, &JobId(id)).await? {
@@ -224,7 +230,10 @@ mod tests {
 
     #[test]
     fn only_introspection_jobs_are_rerun() {
-        let test = Job::new(QueueName::Schemas, JobKind::TestConnection { data_source_id: 1 });
+        let test = Job::new(
+            QueueName::Schemas,
+            JobKind::TestConnection { data_source_id: 1 },
+        );
         assert!(is_idempotent(&test));
         let run = Job::new(
             QueueName::Adhoc,

@@ -51,13 +51,22 @@ async fn redis_cluster_failover_is_followed() {
     let q = b.queue();
     let mut ids = Vec::new();
     for _ in 0..10 {
-        ids.push(q.enqueue(test_job(QueueName::Default), None).await.unwrap().state.id);
+        ids.push(
+            q.enqueue(test_job(QueueName::Default), None)
+                .await
+                .unwrap()
+                .state
+                .id,
+        );
     }
     let seed = c.nodes()[0].port();
     let topo = Topology::read(seed);
     let (master_id, _) = topo.owner(tag_slot(&o));
     let replica = topo.replica_of(&master_id);
-    common::ok(command(replica, &["CLUSTER", "FAILOVER"]), "CLUSTER FAILOVER");
+    common::ok(
+        command(replica, &["CLUSTER", "FAILOVER"]),
+        "CLUSTER FAILOVER",
+    );
     common::eventually("replica promoted", Duration::from_secs(30), || async {
         let info = command(replica, &["INFO", "replication"]).ok()?.text()?;
         info.contains("role:master").then_some(())
@@ -65,11 +74,26 @@ async fn redis_cluster_failover_is_followed() {
     .await;
     // Operations right after the promotion: the old master answers MOVED.
     for _ in 0..10 {
-        ids.push(q.enqueue(test_job(QueueName::Default), None).await.unwrap().state.id);
+        ids.push(
+            q.enqueue(test_job(QueueName::Default), None)
+                .await
+                .unwrap()
+                .state
+                .id,
+        );
     }
     let mut taken = Vec::new();
-    while let Some(job) = q.dequeue(&[QueueName::Default], Duration::from_millis(50)).await.unwrap() {
-        let done = q.state(&job.id).await.unwrap().unwrap().with_status(JobStatus::Finished);
+    while let Some(job) = q
+        .dequeue(&[QueueName::Default], Duration::from_millis(50))
+        .await
+        .unwrap()
+    {
+        let done = q
+            .state(&job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .with_status(JobStatus::Finished);
         q.update(done).await.unwrap();
         taken.push(job.id);
     }
@@ -89,7 +113,13 @@ async fn redis_cluster_killed_master_is_replaced() {
     let q = b.queue();
     let mut ids = Vec::new();
     for _ in 0..5 {
-        ids.push(q.enqueue(test_job(QueueName::Default), None).await.unwrap().state.id);
+        ids.push(
+            q.enqueue(test_job(QueueName::Default), None)
+                .await
+                .unwrap()
+                .state
+                .id,
+        );
     }
     let seed = c.nodes()[0].port();
     let topo = Topology::read(seed);
@@ -103,26 +133,41 @@ async fn redis_cluster_killed_master_is_replaced() {
                 .find_map(|l| l.strip_prefix(key))
                 .and_then(|v| v.trim().parse::<u64>().ok())
         };
-        let master_info = command(master_port, &["INFO", "replication"]).ok()?.text()?;
+        let master_info = command(master_port, &["INFO", "replication"])
+            .ok()?
+            .text()?;
         (offset("slave_repl_offset:", &info)? >= offset("master_repl_offset:", &master_info)?)
             .then_some(())
     })
     .await;
-    let index = c.nodes().iter().position(|n| n.port() == master_port).unwrap();
+    let index = c
+        .nodes()
+        .iter()
+        .position(|n| n.port() == master_port)
+        .unwrap();
     c.kill_node(index);
     let mut taken = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        match q.dequeue(&[QueueName::Default], Duration::from_millis(200)).await {
+        match q
+            .dequeue(&[QueueName::Default], Duration::from_millis(200))
+            .await
+        {
             Ok(Some(job)) => taken.push(job.id),
             Ok(None) => break,
             Err(e) => eprintln!("during the failover: {e}"),
         }
-        assert!(tokio::time::Instant::now() < deadline, "no new master within 60 s");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new master within 60 s"
+        );
     }
     assert_eq!(taken, ids, "every job queued before the crash");
     let after = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
-    assert_eq!(q.state(&after.state.id).await.unwrap().unwrap().status, JobStatus::Queued);
+    assert_eq!(
+        q.state(&after.state.id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
     let alive = c.nodes()[if index == 0 { 1 } else { 0 }].port();
     let (new_master, _) = Topology::read(alive).owner(tag_slot(&o));
     assert_ne!(new_master, master_id);
@@ -155,11 +200,19 @@ async fn live_migration(flavor: Flavor) {
     stop.store(true, Ordering::Relaxed);
     let answered = traffic.await.unwrap();
     eprintln!("{} operations answered while the slot moved", answered);
-    assert!(answered >= 100, "only {answered} operations ran during the move");
+    assert!(
+        answered >= 100,
+        "only {answered} operations ran during the move"
+    );
     assert_ne!(from, to);
     assert_eq!(Topology::read(seed).owner(slot).1, to);
     // The jobs queued before the move are all still there.
-    assert!(q.sizes().await.unwrap().contains(&(QueueName::Scheduled, 30)));
+    assert!(
+        q.sizes()
+            .await
+            .unwrap()
+            .contains(&(QueueName::Scheduled, 30))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

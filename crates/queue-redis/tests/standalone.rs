@@ -67,18 +67,35 @@ async fn bad_urls_and_dead_servers_are_one_line_errors() {
 /// the backend reconnects by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn restart_loses_no_acknowledged_job() {
-    let mut server =
-        RedisServer::start_with(Flavor::Redis, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let mut server = RedisServer::start_with(
+        Flavor::Redis,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
     let o = opts("restart");
     let b = backend(&server.url(), &o).await;
     let q = b.queue();
     let mut ids = Vec::new();
     for _ in 0..20 {
-        ids.push(q.enqueue(test_job(QueueName::Default), None).await.unwrap().state.id);
+        ids.push(
+            q.enqueue(test_job(QueueName::Default), None)
+                .await
+                .unwrap()
+                .state
+                .id,
+        );
     }
     for _ in 0..5 {
-        let job = q.dequeue(&[QueueName::Default], Duration::from_millis(50)).await.unwrap().unwrap();
-        let done = q.state(&job.id).await.unwrap().unwrap().with_status(JobStatus::Finished);
+        let job = q
+            .dequeue(&[QueueName::Default], Duration::from_millis(50))
+            .await
+            .unwrap()
+            .unwrap();
+        let done = q
+            .state(&job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .with_status(JobStatus::Finished);
         q.update(done).await.unwrap();
     }
     server.node().restart();
@@ -91,8 +108,16 @@ async fn restart_loses_no_acknowledged_job() {
     assert_eq!(finished, 5);
     assert!(q.sizes().await.unwrap().contains(&(QueueName::Default, 15)));
     let mut rest = Vec::new();
-    while let Some(job) = q.dequeue(&[QueueName::Default], Duration::from_millis(50)).await.unwrap() {
+    while let Some(job) = q
+        .dequeue(&[QueueName::Default], Duration::from_millis(50))
+        .await
+        .unwrap()
+    {
         rest.push(job.id);
     }
-    assert_eq!(rest, ids[5..].to_vec(), "every queued job is still there, in order");
+    assert_eq!(
+        rest,
+        ids[5..].to_vec(),
+        "every queued job is still there, in order"
+    );
 }

@@ -19,7 +19,11 @@ use std::time::Duration;
 pub fn opts(tag: &str) -> Options {
     static N: AtomicU32 = AtomicU32::new(0);
     Options {
-        key_tag: format!("{tag}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)),
+        key_tag: format!(
+            "{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ),
         heartbeat_timeout: Duration::from_secs(2),
         op_timeout: Duration::from_secs(15),
         ..Options::default()
@@ -109,9 +113,24 @@ pub async fn enqueue_dequeue_state_finish(url: &str) {
     done.result = Some(serde_json::json!({"ok": true, "tables": 3}));
     q.update(done.clone()).await.unwrap();
     assert_eq!(q.state(&job.id).await.unwrap().unwrap(), done);
-    assert!(q.dequeue(&[QueueName::Schemas], SHORT).await.unwrap().is_none());
-    assert!(q.state(&cairn_exec::job::JobId::random()).await.unwrap().is_none());
-    assert!(q.cancel(&cairn_exec::job::JobId::random()).await.unwrap().is_none());
+    assert!(
+        q.dequeue(&[QueueName::Schemas], SHORT)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        q.state(&cairn_exec::job::JobId::random())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        q.cancel(&cairn_exec::job::JobId::random())
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 pub async fn dedup_shares_live_jobs(url: &str) {
@@ -123,7 +142,11 @@ pub async fn dedup_shares_live_jobs(url: &str) {
     assert!(a.is_new && !second.is_new);
     assert_eq!(second.state.id, a.state.id);
     // Still shared while running.
-    let job = q.dequeue(&[QueueName::Adhoc], SHORT).await.unwrap().unwrap();
+    let job = q
+        .dequeue(&[QueueName::Adhoc], SHORT)
+        .await
+        .unwrap()
+        .unwrap();
     let third = q.enqueue(query_job(), key.clone()).await.unwrap();
     assert_eq!((third.is_new, &third.state.id), (false, &job.id));
     assert_eq!(third.state.status, JobStatus::Started);
@@ -143,7 +166,12 @@ pub async fn cancel_queued(url: &str) {
     let s = q.cancel(&a.state.id).await.unwrap().unwrap();
     assert_eq!(s.status, JobStatus::Cancelled);
     assert_eq!(s.error.as_deref(), Some(CANCELLED_MESSAGE));
-    assert!(q.dequeue(&[QueueName::Adhoc], SHORT).await.unwrap().is_none());
+    assert!(
+        q.dequeue(&[QueueName::Adhoc], SHORT)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(q.sizes().await.unwrap().contains(&(QueueName::Adhoc, 0)));
     assert!(q.enqueue(query_job(), key).await.unwrap().is_new);
     q.update(s.clone().with_status(JobStatus::Finished))
@@ -161,7 +189,11 @@ pub async fn cancel_running(url: &str) {
     let worker = backend(url, &opts).await;
     let a = server.queue().enqueue(query_job(), None).await.unwrap();
     let wq = worker.queue();
-    let job = wq.dequeue(&[QueueName::Adhoc], SHORT).await.unwrap().unwrap();
+    let job = wq
+        .dequeue(&[QueueName::Adhoc], SHORT)
+        .await
+        .unwrap()
+        .unwrap();
     let signalled = {
         let (wq, id) = (wq.clone(), job.id.clone());
         tokio::spawn(async move { wq.cancel_requested(&id).await })
@@ -186,7 +218,10 @@ pub async fn priority_order(url: &str) {
     let b = backend(url, &opts("prio")).await;
     let q = b.queue();
     let low = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
-    let mid = q.enqueue(test_job(QueueName::Scheduled), None).await.unwrap();
+    let mid = q
+        .enqueue(test_job(QueueName::Scheduled), None)
+        .await
+        .unwrap();
     let high = q.enqueue(test_job(QueueName::Adhoc), None).await.unwrap();
     let order = [QueueName::Adhoc, QueueName::Scheduled, QueueName::Default];
     let mut got = Vec::new();
@@ -202,8 +237,11 @@ pub async fn blocking_dequeue_wakes(url: &str) {
     let worker = backend(url, &opts).await;
     let wq = worker.queue();
     let waiter = tokio::spawn(async move {
-        wq.dequeue(&[QueueName::Adhoc, QueueName::Default], Duration::from_secs(20))
-            .await
+        wq.dequeue(
+            &[QueueName::Adhoc, QueueName::Default],
+            Duration::from_secs(20),
+        )
+        .await
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
     let e = server
@@ -211,7 +249,11 @@ pub async fn blocking_dequeue_wakes(url: &str) {
         .enqueue(test_job(QueueName::Default), None)
         .await
         .unwrap();
-    let got = waiter.await.unwrap().unwrap().expect("woken by the new job");
+    let got = waiter
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("woken by the new job");
     assert_eq!(got.id, e.state.id);
 }
 
@@ -221,7 +263,11 @@ pub async fn states_expire(url: &str) {
     let b = backend(url, &o).await;
     let q = b.queue();
     let finished = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
-    let job = q.dequeue(&[QueueName::Default], SHORT).await.unwrap().unwrap();
+    let job = q
+        .dequeue(&[QueueName::Default], SHORT)
+        .await
+        .unwrap()
+        .unwrap();
     q.update(finished.state.clone().with_status(JobStatus::Finished))
         .await
         .unwrap();
@@ -256,20 +302,30 @@ pub async fn worker_killed(url: &str) {
     let sq = server.queue();
     let key = Some("query_hash_job:1:abc".to_string());
     let query = sq.enqueue(query_job(), key.clone()).await.unwrap();
-    let test = sq.enqueue(test_job(QueueName::Schemas), None).await.unwrap();
+    let test = sq
+        .enqueue(test_job(QueueName::Schemas), None)
+        .await
+        .unwrap();
     {
         let doomed = backend(url, &o).await;
         let dq = doomed.queue();
         let order = [QueueName::Adhoc, QueueName::Schemas];
         let a = dq.dequeue(&order, SHORT).await.unwrap().unwrap();
         let b = dq.dequeue(&order, SHORT).await.unwrap().unwrap();
-        assert_eq!((a.id, b.id), (query.state.id.clone(), test.state.id.clone()));
-        let me = eventually("worker heartbeat lists its jobs", Duration::from_secs(20), || async {
-            let workers = sq.workers().await.unwrap();
-            workers
-                .into_iter()
-                .find(|w| w.id == doomed.redis_queue().worker_id() && w.busy.len() == 2)
-        })
+        assert_eq!(
+            (a.id, b.id),
+            (query.state.id.clone(), test.state.id.clone())
+        );
+        let me = eventually(
+            "worker heartbeat lists its jobs",
+            Duration::from_secs(20),
+            || async {
+                let workers = sq.workers().await.unwrap();
+                workers
+                    .into_iter()
+                    .find(|w| w.id == doomed.redis_queue().worker_id() && w.busy.len() == 2)
+            },
+        )
         .await;
         assert!(me.queues.contains(&QueueName::Adhoc));
     } // the worker stops without finishing either job
@@ -286,9 +342,16 @@ pub async fn worker_killed(url: &str) {
         JobStatus::Queued,
         "a connection test is re-queued"
     );
-    let again = sq.dequeue(&[QueueName::Schemas], SHORT).await.unwrap().unwrap();
+    let again = sq
+        .dequeue(&[QueueName::Schemas], SHORT)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(again.id, test.state.id);
-    assert!(sq.enqueue(query_job(), key).await.unwrap().is_new, "lock freed");
+    assert!(
+        sq.enqueue(query_job(), key).await.unwrap().is_new,
+        "lock freed"
+    );
 }
 
 pub async fn lease_hand_over(url: &str) {
@@ -298,7 +361,11 @@ pub async fn lease_hand_over(url: &str) {
     let ttl = Duration::from_millis(800);
     let mut first = b.lease(&name, "a", ttl);
     let mut second = b.lease(&name, "b", ttl);
-    let t1 = first.acquire_or_renew().await.unwrap().expect("free lease taken");
+    let t1 = first
+        .acquire_or_renew()
+        .await
+        .unwrap()
+        .expect("free lease taken");
     assert_eq!(second.acquire_or_renew().await.unwrap(), None);
     assert_eq!(first.acquire_or_renew().await.unwrap(), Some(t1), "renewed");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -306,7 +373,10 @@ pub async fn lease_hand_over(url: &str) {
         if let Some(t) = second.acquire_or_renew().await.unwrap() {
             break t;
         }
-        assert!(tokio::time::Instant::now() < deadline, "lease never expired");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease never expired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(t2 > t1, "fencing token grows: {t1} -> {t2}");
@@ -316,7 +386,11 @@ pub async fn lease_hand_over(url: &str) {
         "a stale holder cannot renew"
     );
     second.release().await.unwrap();
-    let t3 = first.acquire_or_renew().await.unwrap().expect("released lease taken");
+    let t3 = first
+        .acquire_or_renew()
+        .await
+        .unwrap()
+        .expect("released lease taken");
     assert!(t3 > t2);
 }
 
@@ -418,7 +492,15 @@ pub fn migrate_slot_slowly(seed_port: u16, slot: u16, pause: Duration) -> u16 {
         };
         let reply = command(
             from,
-            &["MIGRATE", "127.0.0.1", &to_port, &key, "0", "5000", "REPLACE"],
+            &[
+                "MIGRATE",
+                "127.0.0.1",
+                &to_port,
+                &key,
+                "0",
+                "5000",
+                "REPLACE",
+            ],
         );
         assert!(
             matches!(reply, Ok(Reply::Status(_))),
@@ -452,8 +534,14 @@ pub async fn traffic(q: Arc<dyn Queue>, clients: usize, stop: Arc<AtomicBool>) -
             while !stop.load(Ordering::Relaxed) {
                 i += 1;
                 let op = async {
-                    let queue = if i % 2 == 0 { QueueName::Adhoc } else { QueueName::Default };
-                    let e = q.enqueue(test_job(queue), Some(format!("k{c}-{i}"))).await?;
+                    let queue = if i % 2 == 0 {
+                        QueueName::Adhoc
+                    } else {
+                        QueueName::Default
+                    };
+                    let e = q
+                        .enqueue(test_job(queue), Some(format!("k{c}-{i}")))
+                        .await?;
                     q.state(&e.state.id).await?;
                     if let Some(job) = q.dequeue(&[queue], Duration::from_millis(20)).await? {
                         let s: JobState = JobState::queued(job.id).with_status(JobStatus::Finished);
