@@ -121,3 +121,33 @@ async fn restart_loses_no_acknowledged_job() {
         "every queued job is still there, in order"
     );
 }
+
+/// With the server gone, operations fail with a one-line error naming the URL once the
+/// operation timeout passes; none hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operations_on_a_dead_server_fail_instead_of_hanging() {
+    let mut server = RedisServer::start(Flavor::Redis);
+    let mut o = opts("dead");
+    o.op_timeout = Duration::from_secs(1);
+    let b = backend(&server.url(), &o).await;
+    let q = b.queue();
+    let e = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
+    server.node().kill();
+    let guard = Duration::from_secs(30);
+    let err = tokio::time::timeout(guard, q.state(&e.state.id))
+        .await
+        .expect("state answers")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains(&server.url()) && !err.contains('\n'), "{err}");
+    let dequeued = tokio::time::timeout(guard, q.dequeue(&[QueueName::Default], Duration::ZERO))
+        .await
+        .expect("dequeue answers");
+    assert!(dequeued.is_err());
+    assert!(
+        tokio::time::timeout(guard, b.ping())
+            .await
+            .expect("ping answers")
+            .is_err()
+    );
+}
