@@ -23,6 +23,19 @@
 //!   restarts, failovers (`MOVED`, refused connections: the topology is re-discovered from any
 //!   known node) and migrations are retried inside that time.
 //!
+//! # Trade-offs
+//! - One hash tag means the whole queue lives on one master: a cluster gives it failover, not
+//!   write scaling. Redash's queue is a single Redis too, and one slot keeps every state change
+//!   a single atomic script.
+//! - While the queue's slot moves with the legacy protocol (`MIGRATING`/`IMPORTING`), scripts
+//!   whose keys are split between the two nodes get `TRYAGAIN` until the move ends, so queue
+//!   operations wait for it (a slot of queue keys moves in milliseconds with `redis-cli`, about
+//!   one second when moved key by key). A move longer than `op_timeout` turns into errors, never
+//!   into a hang. Valkey 9's atomic slot migration has no such window.
+//! - Redis durability is Redis's: acknowledged jobs survive a restart only with `appendonly yes`
+//!   (`appendfsync always` for every write), and a failover can lose the last writes that had
+//!   not reached the replica.
+//!
 //! # Layout
 //! - `link`: URL, routing through the slots crate's `Router`, retries, blocking connections.
 //! - `keys`, `scripts`: key names and the Lua scripts.

@@ -13,6 +13,9 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// A recorded metric: name, labels, value.
+type Metric = (String, Vec<(String, String)>, DebugValue);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn worker_runs_jobs_from_redis_and_records_metrics() {
     let recorder = DebuggingRecorder::new();
@@ -61,7 +64,7 @@ async fn worker_runs_jobs_from_redis_and_records_metrics() {
     shutdown.cancel();
     running.await.unwrap();
 
-    let metrics: Vec<(String, Vec<(String, String)>, DebugValue)> = snapshotter
+    let metrics: Vec<Metric> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
