@@ -343,11 +343,13 @@ impl Queue for RedisQueue {
             .arg(json(&state))
             .arg(&state.id.0)
             .arg(self.timing.job_ttl_ms());
-        self.run::<i64>("record a job state", &cmd).await?;
+        let recorded = self.run::<i64>("record a job state", &cmd).await;
         if state.status.is_final() {
+            // Even when the final state could not be written: the heartbeat stops, so recovery
+            // fails the job with a message after the timeout instead of it staying started.
             self.lock_busy().remove(&state.id);
         }
-        Ok(())
+        recorded.map(|_| ())
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Option<JobState>, QueueError> {
