@@ -86,6 +86,24 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 }
 
 impl RedisQueue {
+    /// Writes `state` and, for a final state, releases the job's de-duplication lock.
+    async fn record(&self, state: &JobState) -> Result<(), QueueError> {
+        let job_key = self.keys.job(&state.id);
+        let dedup: Option<String> = self
+            .run("read a job", redis::cmd("HGET").arg(&job_key).arg("dedup"))
+            .await?;
+        let Some(dedup) = dedup else {
+            return Ok(()); // expired or unknown
+        };
+        let lock = self.keys.lock(&dedup);
+        let mut cmd = eval(scripts::UPDATE, &[&job_key, &self.keys.running(), &lock]);
+        cmd.arg(u8::from(state.status))
+            .arg(json(state))
+            .arg(&state.id.0)
+            .arg(self.timing.job_ttl_ms());
+        self.run::<i64>("record a job state", &cmd).await.map(|_| ())
+    }
+
     /// Runs one command against the queue's slot; failures become a one-line error naming the
     /// URL, the operation and what to check.
     pub(crate) async fn run<T: FromRedisValue>(
@@ -329,27 +347,13 @@ impl Queue for RedisQueue {
     }
 
     async fn update(&self, state: JobState) -> Result<(), QueueError> {
-        let job_key = self.keys.job(&state.id);
-        let dedup: Option<String> = self
-            .run("read a job", redis::cmd("HGET").arg(&job_key).arg("dedup"))
-            .await?;
-        let Some(dedup) = dedup else {
-            self.lock_busy().remove(&state.id);
-            return Ok(()); // expired or unknown
-        };
-        let lock = self.keys.lock(&dedup);
-        let mut cmd = eval(scripts::UPDATE, &[&job_key, &self.keys.running(), &lock]);
-        cmd.arg(u8::from(state.status))
-            .arg(json(&state))
-            .arg(&state.id.0)
-            .arg(self.timing.job_ttl_ms());
-        let recorded = self.run::<i64>("record a job state", &cmd).await;
+        let recorded = self.record(&state).await;
         if state.status.is_final() {
             // Even when the final state could not be written: the heartbeat stops, so recovery
             // fails the job with a message after the timeout instead of it staying started.
             self.lock_busy().remove(&state.id);
         }
-        recorded.map(|_| ())
+        recorded
     }
 
     async fn cancel(&self, id: &JobId) -> Result<Option<JobState>, QueueError> {
