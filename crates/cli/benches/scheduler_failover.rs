@@ -23,7 +23,11 @@ async fn main() {
     for i in 0..KILLS {
         d.schedulers[leader].process.kill();
         let (next, took) = d.wait_leader(Duration::from_secs(60)).await;
-        println!("kill {:>2}: replica {leader} -> {next} in {:>6.0} ms", i + 1, took.as_secs_f64() * 1e3);
+        println!(
+            "kill {:>2}: replica {leader} -> {next} in {:>6.0} ms",
+            i + 1,
+            took.as_secs_f64() * 1e3
+        );
         times.push(took);
         d.add_scheduler();
         leader = next;

@@ -68,9 +68,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let queue: Arc<dyn Queue> = Arc::new(MemoryQueue::new(Duration::from_secs(
-        args.job_expiry_time,
-    )));
+    let queue: Arc<dyn Queue> =
+        Arc::new(MemoryQueue::new(Duration::from_secs(args.job_expiry_time)));
     let shutdown = CancellationToken::new();
     let worker = Worker::new(store.clone(), queue.clone(), args.exec.settings());
     let worker_task =

@@ -82,6 +82,13 @@ impl Term {
     }
 }
 
+/// Ends the current term, if any.
+fn end(term: &mut Option<Term>, why: &str) {
+    if let Some(t) = term.take() {
+        t.end(why);
+    }
+}
+
 /// Competes for the lease and leads while holding it, until SIGTERM; then gives the lease up
 /// so another replica takes over without waiting for it to expire.
 ///
@@ -123,30 +130,18 @@ pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
             Ok(Ok(Some(token))) => {
                 held_until = asked + ttl;
                 if term.as_ref().is_some_and(|t| t.token != token) {
-                    if let Some(t) = term.take() {
-                        t.end("the lease was taken again with a new token");
-                    }
+                    end(&mut term, "the lease was taken again with a new token");
                 }
                 if term.is_none() {
                     term = Some(Term::start(&store, &queue, &settings, token));
                 }
             }
-            Ok(Ok(None)) => {
-                if let Some(t) = term.take() {
-                    t.end("another replica holds the lease");
-                }
-            }
+            Ok(Ok(None)) => end(&mut term, "another replica holds the lease"),
             Ok(Err(e)) => {
-                if let Some(t) = term.take() {
-                    t.end("the lease could not be renewed");
-                }
+                end(&mut term, "the lease could not be renewed");
                 tracing::warn!(error = %e, "scheduler lease: Redis failed; retrying");
             }
-            Err(_) => {
-                if let Some(t) = term.take() {
-                    t.end("the lease renewal timed out");
-                }
-            }
+            Err(_) => end(&mut term, "the lease renewal timed out"),
         }
         // Renew a third of the way through; stop acting before the lease can run out.
         let next = if term.is_some() {
@@ -158,16 +153,12 @@ pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
             _ = tokio::time::sleep_until(next) => {}
             _ = &mut terminated => break,
         }
-        if term.is_some() && Instant::now() + every / 2 >= held_until {
-            if let Some(t) = term.take() {
-                t.end("the lease is about to run out");
-            }
+        if Instant::now() + every / 2 >= held_until {
+            end(&mut term, "the lease is about to run out");
         }
     }
     draining.cancel();
-    if let Some(t) = term.take() {
-        t.end("shutting down");
-    }
+    end(&mut term, "shutting down");
     if let Err(e) = lease.release().await {
         tracing::warn!(error = %e, "cannot release the scheduler lease; it expires by itself");
     }

@@ -64,7 +64,11 @@ impl Deployment {
             started: 0,
         };
         let out = d.run(&["migrate"]);
-        assert!(out.status.success(), "migrate: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = d.run(&[
             "users",
             "create",
@@ -74,7 +78,11 @@ impl Deployment {
             "--password",
             "long enough",
         ]);
-        assert!(out.status.success(), "users: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "users: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         d.api_key = printed_api_key(&String::from_utf8_lossy(&out.stdout)).expect("API key");
         for _ in 0..servers {
             d.add_server();
@@ -107,7 +115,10 @@ impl Deployment {
             ("REDASH_DATABASE_URL", self.database_url.clone()),
             ("REDASH_REDIS_URL", self.redis_url.clone()),
             ("REDASH_SECRET_KEY", "ha-test-secret".into()),
-            ("CAIRN_WORKER_HEARTBEAT_TIMEOUT", HEARTBEAT_TIMEOUT.to_string()),
+            (
+                "CAIRN_WORKER_HEARTBEAT_TIMEOUT",
+                HEARTBEAT_TIMEOUT.to_string(),
+            ),
             ("CAIRN_SCHEDULER_LEASE_TTL", LEASE_TTL.to_string()),
             ("CAIRN_SCHEDULER_REFRESH_INTERVAL", "1".into()),
             ("RUST_LOG", "info".into()),
@@ -173,7 +184,12 @@ impl Deployment {
     }
 
     /// Calls `url` as the admin; a request that gets no answer within 20 s fails the test.
-    pub async fn call_at(&self, url: &str, method: reqwest::Method, body: Option<Value>) -> (u16, Value) {
+    pub async fn call_at(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         let mut req = self
             .http
             .request(method, url)
@@ -262,7 +278,11 @@ impl Deployment {
             assert!(
                 started.elapsed() < timeout,
                 "no single leader after {timeout:?}: {leaders:?}\n{}",
-                self.schedulers.iter().map(|s| s.output()).collect::<Vec<_>>().join("\n---\n")
+                self.schedulers
+                    .iter()
+                    .map(|s| s.output())
+                    .collect::<Vec<_>>()
+                    .join("\n---\n")
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -23,7 +23,10 @@ async fn pid_running(d: &Deployment, marker: &str) -> u32 {
         if let Some(p) = port {
             break p;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "{marker} never ran");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{marker} never ran"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     pool.close().await;
@@ -41,7 +44,7 @@ async fn pid_running(d: &Deployment, marker: &str) -> u32 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_killed_mid_job_fails_it_within_the_heartbeat_timeout() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let cluster = RedisCluster::start(ClusterSpec {
         flavor: Flavor::Redis,
         masters: 3,
@@ -49,9 +52,7 @@ async fn worker_killed_mid_job_fails_it_within_the_heartbeat_timeout() {
     });
     let mut d = Deployment::start(&format!("redis://{}", cluster.seed()), 2, 2, 1).await;
     let marker = "worker_killed_marker";
-    let job = d
-        .submit(&format!("SELECT pg_sleep(60), '{marker}'"))
-        .await;
+    let job = d.submit(&format!("SELECT pg_sleep(60), '{marker}'")).await;
     d.wait_status(&job, 2).await;
     let pid = pid_running(&d, marker).await;
     let victim = d
@@ -75,13 +76,19 @@ async fn worker_killed_mid_job_fails_it_within_the_heartbeat_timeout() {
 
     // The surviving worker still runs jobs.
     let next = d.submit("SELECT 1").await;
-    assert_eq!(d.wait_job(&next, Duration::from_secs(30)).await["status"], 3);
+    assert_eq!(
+        d.wait_job(&next, Duration::from_secs(30)).await["status"],
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restart_loses_no_acknowledged_job() {
-    let _serial = crate::serial();
-    let mut redis = RedisServer::start_with(Flavor::Redis, &["--appendonly", "yes", "--appendfsync", "always"]);
+    let _serial = crate::serial().await;
+    let mut redis = RedisServer::start_with(
+        Flavor::Redis,
+        &["--appendonly", "yes", "--appendfsync", "always"],
+    );
     let mut d = Deployment::start(&redis.url(), 2, 0, 1).await;
     // No worker yet: the jobs stay queued across the restart.
     let mut jobs = Vec::new();
@@ -97,12 +104,15 @@ async fn redis_restart_loses_no_acknowledged_job() {
     }
     // The servers reconnected too.
     let after = d.submit("SELECT 'after'").await;
-    assert_eq!(d.wait_job(&after, Duration::from_secs(30)).await["status"], 3);
+    assert_eq!(
+        d.wait_job(&after, Duration::from_secs(30)).await["status"],
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_master_failover_recovers_without_manual_action() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let mut cluster = RedisCluster::start(ClusterSpec {
         flavor: Flavor::Redis,
         masters: 3,
@@ -124,8 +134,15 @@ async fn cluster_master_failover_recovers_without_manual_action() {
                 .is_some_and(|n| n != "0")
         })
         .expect("a master holds the queue");
-    let synced = cluster.node_mut(owner).command(&["WAIT", "1", "5000"]).unwrap();
-    assert_eq!(synced.text().as_deref(), Some("1"), "the replica has the jobs");
+    let synced = cluster
+        .node_mut(owner)
+        .command(&["WAIT", "1", "5000"])
+        .unwrap();
+    assert_eq!(
+        synced.text().as_deref(),
+        Some("1"),
+        "the replica has the jobs"
+    );
     cluster.kill_node(owner);
     cluster.wait_healthy();
     d.add_worker(&[]);
@@ -135,12 +152,15 @@ async fn cluster_master_failover_recovers_without_manual_action() {
         assert_eq!(state["status"], 3, "job {job} after the failover: {state}");
     }
     let after = d.submit("SELECT 'after'").await;
-    assert_eq!(d.wait_job(&after, Duration::from_secs(30)).await["status"], 3);
+    assert_eq!(
+        d.wait_job(&after, Duration::from_secs(30)).await["status"],
+        3
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_killed_mid_download_fails_cleanly_and_the_other_serves() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let redis = RedisServer::start(Flavor::Redis);
     let mut d = Deployment::start(&redis.url(), 2, 1, 0).await;
     let job = d
@@ -225,7 +245,7 @@ fn cairn_slots(cluster: &RedisCluster) -> Vec<(u16, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let mut cluster = RedisCluster::start(ClusterSpec {
         flavor: Flavor::Valkey,
         masters: 3,
@@ -234,7 +254,10 @@ async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
     let seed = cluster.seed();
     let mut d = Deployment::start(&format!("redis://{seed}"), 2, 2, 1).await;
     let first = d.submit("SELECT 1").await;
-    assert_eq!(d.wait_job(&first, Duration::from_secs(30)).await["status"], 3);
+    assert_eq!(
+        d.wait_job(&first, Duration::from_secs(30)).await["status"],
+        3
+    );
     let before = cairn_slots(&cluster);
     assert!(!before.is_empty(), "Cairn keeps its queue in the cluster");
 
@@ -250,17 +273,39 @@ async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
     };
     let queue_owner = format!("{}=0.05", owner(&before));
     let out = d.run(&[
-        "slots", "measure", &seed, "--window", "0s", "--weight", &queue_owner, "-o", "/dev/stdout",
+        "slots",
+        "measure",
+        &seed,
+        "--window",
+        "0s",
+        "--weight",
+        &queue_owner,
+        "-o",
+        "/dev/stdout",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let dir = tempfile::tempdir().unwrap();
     let snap = dir.path().join("snap.json");
     let plan = dir.path().join("plan.json");
     std::fs::write(&snap, &out.stdout).unwrap();
     let out = d.run(&[
-        "slots", "plan", snap.to_str().unwrap(), "--mode", "count", "-o", plan.to_str().unwrap(),
+        "slots",
+        "plan",
+        snap.to_str().unwrap(),
+        "--mode",
+        "count",
+        "-o",
+        plan.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
     // Queries keep running through both servers while the slots move.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -280,14 +325,21 @@ async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
         "--method",
         "legacy",
     ]);
-    assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "apply: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (done, failed) = load.await.unwrap();
     let after = cairn_slots(&cluster);
     println!("{done} queries ran while the queue's slot {slot} moved: {before:?} -> {after:?}");
     assert_ne!(owner(&before), owner(&after), "the queue's slot moved");
-    assert!(failed.is_empty(), "jobs lost or failed during the move: {failed:?}");
+    assert!(
+        failed.is_empty(),
+        "jobs lost or failed during the move: {failed:?}"
+    );
     assert!(done >= 5, "only {done} queries ran during the move");
 }
 

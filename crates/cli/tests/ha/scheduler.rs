@@ -64,7 +64,10 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("failover times: {failovers:?}");
     for took in &failovers {
-        assert!(*took <= bound, "a new leader took {took:?} (lease {LEASE_TTL} s): {failovers:?}");
+        assert!(
+            *took <= bound,
+            "a new leader took {took:?} (lease {LEASE_TTL} s): {failovers:?}"
+        );
     }
 
     // One result per run of the scheduled query; a due time enqueued twice would show as two
@@ -87,14 +90,14 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_on_standalone_redis_7() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let redis = RedisServer::start(Flavor::Redis);
     failover_runs_each_due_time_once(&redis.url()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_killed_on_a_valkey_9_cluster() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let cluster = RedisCluster::start(ClusterSpec {
         flavor: Flavor::Valkey,
         masters: 3,
@@ -105,7 +108,7 @@ async fn leader_killed_on_a_valkey_9_cluster() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_runs_go_on_after_redis_restarts_without_its_data() {
-    let _serial = crate::serial();
+    let _serial = crate::serial().await;
     let mut redis = RedisServer::start(Flavor::Redis);
     let mut d = Deployment::start(&redis.url(), 1, 1, 2).await;
     let query_id = scheduled_query(&mut d).await;
