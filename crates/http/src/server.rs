@@ -9,6 +9,11 @@
 //!
 //! This is `axum::serve` with two additions it lacks: the deadline (its connections are
 //! detached tasks that cannot be stopped) and the draining flag.
+//!
+//! The deadline closes HTTP/1.1 connections, which is what browsers and proxies speak to a
+//! server without TLS. HTTP/2 streams (cleartext, prior knowledge only) run on tasks of their
+//! own: aborting their connection stops their I/O, but a stream's handler ends only when the
+//! process does, as it does right after shutdown in `cairn up` and `cairn server`.
 
 use axum::Router;
 use axum::body::Body;
