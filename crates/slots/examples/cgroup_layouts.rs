@@ -20,6 +20,7 @@
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::{BenchConfig, BenchReport, populate, run as run_bench};
 use cairn_slots::cluster::Cluster;
+use cairn_slots::fix;
 use cairn_slots::measure::access_log::read_access_log;
 use cairn_slots::measure::{CapacityConfig, MeasureConfig, measure};
 use cairn_slots::migrate::{ApplyOptions, Method, Silent, apply};
@@ -180,6 +181,7 @@ async fn cairn_apply(seed: &str, moves: Vec<Move>, method: Method, limits: Limit
     if moves.is_empty() {
         return 0.0;
     }
+    converge(seed).await;
     let found = Cluster::discover(seed).await.expect("discover");
     let cfg = MeasureConfig {
         window: Duration::ZERO,
@@ -199,6 +201,33 @@ async fn cairn_apply(seed: &str, moves: Vec<Move>, method: Method, limits: Limit
     let t = Instant::now();
     apply(&found, &p, &opts, &Silent).await.expect("apply");
     t.elapsed().as_secs_f64()
+}
+
+/// Waits until every node agrees and the cluster is healthy; after 20 s repairs what is left
+/// with `fix` (and says so).
+async fn converge(seed: &str) {
+    let t = Instant::now();
+    loop {
+        let found = Cluster::discover(seed).await.expect("discover");
+        let health = found.health().await;
+        if health.is_ok() {
+            if t.elapsed() > Duration::from_millis(500) {
+                println!("  (converged after {:.1} s)", t.elapsed().as_secs_f64());
+            }
+            return;
+        }
+        if t.elapsed() > Duration::from_secs(20) {
+            let actions = fix::diagnose(&found).await.expect("diagnose");
+            println!("  not converged after 20 s; fix: {actions:?}");
+            let dir = tempfile::tempdir().expect("tempdir");
+            let opts = ApplyOptions::new(dir.path().join("journal"));
+            fix::repair(&found, &actions, &opts, &Silent)
+                .await
+                .expect("fix");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 async fn ownership(seed: &str) -> Ownership {

@@ -11,9 +11,10 @@
 //!    empty for good and skips step 3;
 //! 3. while any slot has keys left: pipelines on the source's `MIGRATE` connection of
 //!    `MIGRATE ... KEYS` + `GETKEYSINSLOT` per slot, [`MIGRATES_PER_PIPELINE`] slots each (each
-//!    `GETKEYSINSLOT` runs after its `MIGRATE`, so it is also the emptiness check). `MIGRATE`
-//!    blocks the source until the target has restored the keys, so a deeper pipeline would stall
-//!    the source's clients (and its other commands) for longer. `BUSYKEY` is resolved per slot as
+//!    `GETKEYSINSLOT` runs after its `MIGRATE`, so it is also the emptiness check), one pipeline
+//!    per source at a time ([`Ctx::migrate_turn`]). `MIGRATE` blocks the source until the target
+//!    has restored the keys, so deeper or back-to-back pipelines would stall the source's clients
+//!    (and its other commands) for longer. `BUSYKEY` is resolved per slot as
 //!    in [`legacy`];
 //! 4. `SETSLOT NODE target` pipelined on the target, then on the source, then on every other
 //!    master concurrently (redis-cli sends it to every master too; the others would otherwise
@@ -201,7 +202,11 @@ async fn migrate_group(
         pipe.add_command(cmd);
         getkeys(&mut pipe, slots[i], n);
     }
-    let replies: Vec<RedisResult<Value>> = run(&link.mig, &pipe, "MIGRATE").await?;
+    let turn = ctx.migrate_turn(src.addr());
+    let replies: Vec<RedisResult<Value>> = {
+        let _turn = turn.lock().await;
+        run(&link.mig, &pipe, "MIGRATE").await?
+    };
     let getkeys_err = |e| SlotsError::command(src.addr(), "CLUSTER GETKEYSINSLOT", e);
     for (j, &i) in group.iter().enumerate() {
         let slot = slots[i];

@@ -154,6 +154,7 @@ pub struct Ctx<'a> {
     pub progress: &'a dyn Progress,
     journal: Mutex<Journal>,
     migrate_conns: Mutex<HashMap<String, NodeClient>>,
+    migrate_turns: Mutex<HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
     /// Set by `apply` only: the layout was verified healthy and unchanged just before, so moves
     /// need not probe each slot's state (`resume` and `fix` must).
     fresh: bool,
@@ -175,6 +176,7 @@ impl<'a> Ctx<'a> {
             progress,
             journal: Mutex::new(journal),
             migrate_conns: Mutex::new(HashMap::new()),
+            migrate_turns: Mutex::new(HashMap::new()),
             fresh: false,
         }
     }
@@ -203,6 +205,20 @@ impl<'a> Ctx<'a> {
             .unwrap_or_else(|e| e.into_inner())
             .insert(addr.to_string(), client.clone());
         Ok(client)
+    }
+
+    /// The turn of `addr`'s `MIGRATE` pipelines: held while one is sent, so that batches moving
+    /// slots out of one node take turns. `MIGRATE` blocks the source until the target has
+    /// restored the keys; back-to-back pipelines from several batches would block it (and its
+    /// clients) for seconds when the target is slow, while taking turns leaves a gap between
+    /// pipelines in which the source serves everyone else.
+    pub fn migrate_turn(&self, addr: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.migrate_turns
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(addr.to_string())
+            .or_default()
+            .clone()
     }
 
     fn sync_journal(&self) -> Result<(), SlotsError> {
