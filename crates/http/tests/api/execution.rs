@@ -176,7 +176,15 @@ both!(
     identical_runs_share_a_job_and_cancel_stops_the_database,
     |app| {
         let ds = slow_source(&app).await;
-        let sql = "SELECT pg_sleep(30), 'cancel-marker-1' AS m";
+        // The SQLite- and PostgreSQL-store variants run at once on one PostgreSQL server.
+        let marker = format!(
+            "cancel-marker-{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let sql = format!("SELECT pg_sleep(30), '{marker}' AS m");
         let a = app
             .post(
                 "/api/query_results",
@@ -195,13 +203,13 @@ both!(
         );
         let id = a["job"]["id"].as_str().unwrap().to_string();
         for _ in 0..100 {
-            if pg_running("cancel-marker-1").await {
+            if pg_running(&marker).await {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         assert!(
-            pg_running("cancel-marker-1").await,
+            pg_running(&marker).await,
             "the query reached the database"
         );
         let (status, _) = app
@@ -213,7 +221,7 @@ both!(
         assert_eq!(job["error"], "Query cancelled by user.");
         let mut gone = false;
         for _ in 0..100 {
-            if !pg_running("cancel-marker-1").await {
+            if !pg_running(&marker).await {
                 gone = true;
                 break;
             }
