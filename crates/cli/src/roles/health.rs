@@ -5,10 +5,19 @@ use anyhow::Context;
 use cairn_exec::queue::Queue;
 use cairn_http::{AppState, ServerSettings};
 use cairn_store::Store;
+use clap::Args;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+
+/// Where a worker or scheduler answers `/ping`, `/ready` and `/metrics`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Address of `/ping`, `/ready` and `/metrics`.
+    #[arg(long, env = "CAIRN_METRICS_BIND", default_value = "0.0.0.0:9100")]
+    pub metrics_bind: String,
+}
 
 /// A bound health address, bound before anything else so a taken port fails the start at once.
 pub struct HealthListener {
@@ -16,11 +25,12 @@ pub struct HealthListener {
 }
 
 impl HealthListener {
-    /// Binds `addr`.
+    /// Binds `--metrics-bind`.
     ///
     /// # Errors
     /// When the address is taken or invalid.
-    pub async fn bind(addr: &str) -> anyhow::Result<HealthListener> {
+    pub async fn bind(args: &HealthArgs) -> anyhow::Result<HealthListener> {
+        let addr = &args.metrics_bind;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("cannot listen on {addr} (use --metrics-bind)"))?;

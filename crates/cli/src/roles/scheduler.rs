@@ -10,7 +10,7 @@
 //! without persistence) cannot hand out an old token again and stall every claim.
 
 use crate::config::{RedisArgs, SchedulerArgs, StoreArgs};
-use crate::roles::health::HealthListener;
+use crate::roles::health::{HealthArgs, HealthListener};
 use cairn_exec::queue::Queue;
 use cairn_exec::scheduler::Scheduler;
 use cairn_exec::settings::SchedulerSettings;
@@ -30,9 +30,8 @@ pub struct SchedulerRoleArgs {
     /// about this time.
     #[arg(long, env = "CAIRN_SCHEDULER_LEASE_TTL", default_value_t = 10)]
     pub lease_ttl: u64,
-    /// Address of `/ping`, `/ready` and `/metrics`.
-    #[arg(long, env = "CAIRN_METRICS_BIND", default_value = "0.0.0.0:9100")]
-    pub metrics_bind: String,
+    #[command(flatten)]
+    pub health: HealthArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
@@ -96,7 +95,7 @@ fn end(term: &mut Option<Term>, why: &str) {
 /// When the database, Redis or the health address cannot be reached or bound at start.
 pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.lease_ttl >= 1, "--lease-ttl must be at least 1 second");
-    let health = HealthListener::bind(&args.metrics_bind).await?;
+    let health = HealthListener::bind(&args.health).await?;
     let store = args.store.connect(true).await?;
     let backend = args.redis.connect().await?;
     let queue = backend.queue();

@@ -1,7 +1,7 @@
 //! `cairn worker`: runs jobs from some queues, as many processes as the load needs.
 
 use crate::config::{ExecArgs, RedisArgs, StoreArgs};
-use crate::roles::health::HealthListener;
+use crate::roles::health::{HealthArgs, HealthListener};
 use cairn_exec::job::QueueName;
 use cairn_exec::worker::Worker;
 use clap::Args;
@@ -22,9 +22,8 @@ pub struct WorkerArgs {
     /// Jobs this process runs at once.
     #[arg(long, env = "CAIRN_WORKER_CONCURRENCY", default_value_t = 4)]
     pub concurrency: usize,
-    /// Address of `/ping`, `/ready` and `/metrics`.
-    #[arg(long, env = "CAIRN_METRICS_BIND", default_value = "0.0.0.0:9100")]
-    pub metrics_bind: String,
+    #[command(flatten)]
+    pub health: HealthArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
@@ -39,7 +38,7 @@ pub struct WorkerArgs {
 /// When the database, Redis or the health address cannot be reached or bound.
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
-    let health = HealthListener::bind(&args.metrics_bind).await?;
+    let health = HealthListener::bind(&args.health).await?;
     let store = args.store.connect(true).await?;
     let backend = args.redis.connect().await?;
     let (draining, stop_health) = (CancellationToken::new(), CancellationToken::new());
