@@ -9,17 +9,9 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 use crate::db::{BeginWrite, Store, builder, now, random_key, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult, refs_as};
 use crate::listing::{
-    ListFilter, ListTable, Page, clean_tags, like_pattern, push_filters, push_order_and_page,
+    ListFilter, ListTable, Page, clean_tags, like_pattern, list_page, push_filters,
 };
 use crate::visualizations::object_or_empty;
-
-const DASHBOARDS: ListTable = ListTable {
-    alias: "d",
-    searched: &["d.name"],
-    tag_table: "dashboard_tags",
-    tag_id: "dashboard_id",
-    favorite_kind: "Dashboard",
-};
 
 /// The lock key that serialises slug allocation on PostgreSQL.
 const SLUG_LOCK: i64 = 0x6361_6972_6e00_0001;
@@ -120,6 +112,15 @@ macro_rules! dashboard_cols {
     };
 }
 
+const DASHBOARDS: ListTable = ListTable {
+    select: concat!("SELECT ", dashboard_cols!(), " FROM dashboards d"),
+    alias: "d",
+    searched: &["d.name"],
+    tag_table: "dashboard_tags",
+    tag_id: "dashboard_id",
+    favorite_kind: "Dashboard",
+};
+
 macro_rules! share_cols {
     () => {
         "id, api_key, active, dashboard_id, created_by_id, created_at"
@@ -163,13 +164,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(format!(
-        "{prefix}{}",
-        concat!("SELECT ", dashboard_cols!(), " FROM dashboards d")
-    ));
-    push_filters(&mut qb, &DASHBOARDS, filter);
-    push_order_and_page(&mut qb, "d", filter);
-    qb
+    list_page(prefix, &DASHBOARDS, filter)
 }
 
 /// The dashboard with a slug (a hot statement, see `hot`).

@@ -171,6 +171,8 @@ pub struct ListFilter {
 
 /// The table-specific names [`push_filters`] needs.
 pub(crate) struct ListTable {
+    /// `SELECT <columns> FROM <table> <alias>`.
+    pub select: &'static str,
     /// The table's alias in the list SQL (`q`, `d`).
     pub alias: &'static str,
     /// Searched columns (already qualified, NULL-safe).
@@ -181,6 +183,21 @@ pub(crate) struct ListTable {
     pub tag_id: &'static str,
     /// The favorites `object_type`.
     pub favorite_kind: &'static str,
+}
+
+/// The statement for one page of `t`'s rows matching `filter`, after `prefix` (empty, or
+/// `EXPLAIN` for `hot`).
+pub(crate) fn list_page<DB>(prefix: &str, t: &ListTable, filter: &ListFilter) -> QueryBuilder<DB>
+where
+    DB: Database,
+    for<'q> String: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+{
+    let mut qb = QueryBuilder::new(format!("{prefix}{}", t.select));
+    push_filters(&mut qb, t, filter);
+    push_order_and_page(&mut qb, t.alias, filter);
+    qb
 }
 
 /// Appends ` WHERE ...` for `filter` to `qb`.

@@ -7,10 +7,11 @@ use sqlx::{Database, Encode, QueryBuilder, Type};
 
 use crate::db::{Store, builder, with_pool, with_read_pool};
 use crate::error::{StoreError, StoreResult};
-use crate::listing::{ListFilter, ListTable, Page, push_filters, push_order_and_page};
+use crate::listing::{ListFilter, ListTable, Page, list_page, push_filters};
 use crate::queries::{QueryRow, query_cols, query_cols_q};
 
 const QUERIES: ListTable = ListTable {
+    select: concat!("SELECT ", query_cols!(), " FROM queries q"),
     alias: "q",
     searched: &["q.name", "COALESCE(q.description, '')", "q.query"],
     tag_table: "query_tags",
@@ -75,13 +76,7 @@ where
     for<'q> i64: Encode<'q, DB> + Type<DB>,
     for<'q> bool: Encode<'q, DB> + Type<DB>,
 {
-    let mut qb = QueryBuilder::new(format!(
-        "{prefix}{}",
-        concat!("SELECT ", query_cols!(), " FROM queries q")
-    ));
-    push_filters(&mut qb, &QUERIES, filter);
-    push_order_and_page(&mut qb, "q", filter);
-    qb
+    list_page(prefix, &QUERIES, filter)
 }
 
 impl Store {
