@@ -9,6 +9,7 @@
 //! - [`routes`]: the route table and one module per resource.
 //! - [`auth`]: API keys (user, query, shared dashboard) and what each may do.
 //! - [`session`]: browser login with a signed session cookie and CSRF protection.
+//! - [`limiter`]: attempt limits (logins, public runs), in memory or shared by every server.
 //! - [`password`]: password hashes (argon2id; Redash's sha512-crypt verifies).
 //! - [`error`]: one error type answered as `{"message": ...}` with the right status.
 //! - [`serialize`]: Redash's JSON shapes.
@@ -21,6 +22,7 @@
 pub mod auth;
 pub mod download;
 pub mod error;
+pub mod limiter;
 pub mod metrics;
 pub mod password;
 pub mod routes;

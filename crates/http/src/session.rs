@@ -13,12 +13,13 @@
 //! authenticated by the cookie with a state-changing method must echo it in `X-CSRF-Token`; a
 //! page on another origin can make the browser send the cookie but cannot read the token.
 //!
-//! Login attempts are limited per client IP and per email (Redash's default: 50 an hour). The
-//! limiter lives in this process's memory: with several servers behind a balancer each counts
-//! on its own, so a shared limit needs Redis.
+//! Login attempts are limited per client IP and per email (Redash's default: 50 an hour) by
+//! [`AppState::login_limiter`]: in this process's memory by default, shared by every replica
+//! through Redis under `cairn server` ([`crate::limiter`]).
 
 use crate::auth::Caller;
 use crate::error::{AppError, AppJson, AppResult};
+use crate::limiter::refusal;
 use crate::serialize::user_json;
 use crate::state::AppState;
 use axum::Json;
@@ -31,10 +32,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::Sha256;
-use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 /// Name of the signed, HttpOnly session cookie.
 pub const SESSION_COOKIE: &str = "cairn_session";
@@ -177,53 +175,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Counts attempts per key in a sliding window; in this process's memory only.
-#[derive(Debug)]
-pub struct LoginLimiter {
-    max: usize,
-    window: Duration,
-    attempts: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-impl LoginLimiter {
-    /// At most `max` attempts per key in any `window`.
-    pub fn new(max: usize, window: Duration) -> LoginLimiter {
-        LoginLimiter {
-            max,
-            window,
-            attempts: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Records an attempt for every key at `now`; false (recording nothing) when any key is
-    /// already at its limit.
-    pub fn try_attempt(&self, keys: &[String], now: Instant) -> bool {
-        let mut map = self
-            .attempts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, times| {
-            while times
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= self.window)
-            {
-                times.pop_front();
-            }
-            !times.is_empty()
-        });
-        if keys
-            .iter()
-            .any(|k| map.get(k).is_some_and(|t| t.len() >= self.max))
-        {
-            return false;
-        }
-        for k in keys {
-            map.entry(k.clone()).or_default().push_back(now);
-        }
-        true
-    }
-}
-
 fn now_unix() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -283,6 +234,10 @@ fn cookie_header(
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
+/// The longest email counted as itself by the login limit; longer ones (no real address is)
+/// are cut, so a client cannot make the limiter store huge keys.
+const MAX_EMAIL_KEY: usize = 320;
+
 /// `POST /api/session/login` `{email, password}`: sets the session and CSRF cookies and answers
 /// `{"user", "csrf_token"}`. 401 for a wrong email or password, 429 past the rate limit.
 pub async fn login(
@@ -294,13 +249,12 @@ pub async fn login(
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
     let email = body.email.trim().to_lowercase();
-    let keys = [format!("ip:{ip}"), format!("email:{email}")];
-    if !app.login_limiter.try_attempt(&keys, Instant::now()) {
-        tracing::warn!(%ip, "login rate limit reached");
-        return Err(AppError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too many login attempts; try again later.",
-        ));
+    let limited: String = email.chars().take(MAX_EMAIL_KEY).collect();
+    let keys = [format!("ip:{ip}"), format!("email:{limited}")];
+    let message = "Too many login attempts; try again later.";
+    if let Some(refused) = refusal(app.login_limiter.as_ref(), &keys, "login", message).await {
+        tracing::warn!(%ip, "login refused by the rate limit");
+        return Ok(refused);
     }
     let wrong = || AppError::new(StatusCode::UNAUTHORIZED, "Wrong email or password.");
     let user = match app.store.user_by_email(&email).await {
@@ -442,25 +396,6 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("x.y"));
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("t"));
         assert_eq!(cookie(&h, "missing"), None);
-    }
-
-    #[test]
-    fn limiter_counts_per_key_within_the_window() {
-        let l = LoginLimiter::new(2, Duration::from_secs(3600));
-        let t = Instant::now();
-        let a = vec!["ip:1".to_string(), "email:a".to_string()];
-        let b = vec!["ip:1".to_string(), "email:b".to_string()];
-        assert!(l.try_attempt(&a, t));
-        assert!(l.try_attempt(&a, t));
-        assert!(
-            !l.try_attempt(&a, t),
-            "third attempt for the same email and ip"
-        );
-        assert!(!l.try_attempt(&b, t), "the ip is at its limit too");
-        assert!(
-            l.try_attempt(&a, t + Duration::from_secs(3600)),
-            "window passed"
-        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What every handler shares: the metadata store, the job queue, the server's settings and the
-//! process-wide parts of serving (download slots, the draining flag).
+//! process-wide parts of serving (download slots, rate limiters, the draining flag).
 
+use crate::limiter::{AttemptLimiter, MemoryLimiter};
 use cairn_exec::queue::Queue;
 use cairn_store::Store;
 use chrono::{DateTime, Utc};
@@ -8,6 +9,11 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+/// The window of [`ServerSettings::login_attempts_per_hour`].
+pub const LOGIN_WINDOW: Duration = Duration::from_secs(3600);
+/// The window of [`ServerSettings::public_runs_per_minute`].
+pub const PUBLIC_RUN_WINDOW: Duration = Duration::from_secs(60);
 
 /// Limits and switches of the HTTP server.
 #[derive(Debug, Clone)]
@@ -24,6 +30,10 @@ pub struct ServerSettings {
     pub cookie_secret: Vec<u8>,
     /// Login attempts allowed per client IP and per email in an hour (Redash: 50).
     pub login_attempts_per_hour: usize,
+    /// Query runs (not cache hits) a key may start in a minute: a shared dashboard's token or
+    /// a query's API key, both public once shared. One more is refused with 429 and
+    /// `Retry-After`; cached results are still served. `None` means no limit. Default 60.
+    pub public_runs_per_minute: Option<usize>,
     /// Bytes of each result download sent at full speed before `download_rate_limit` applies
     /// (nginx `limit_rate_after`). Default 10 MiB: what a dashboard or a typical export needs
     /// is never slowed.
@@ -56,6 +66,7 @@ impl Default for ServerSettings {
             unused_result_age_secs: 7 * 24 * 3600,
             cookie_secret: rand::random::<[u8; 32]>().to_vec(),
             login_attempts_per_hour: 50,
+            public_runs_per_minute: Some(60),
             download_rate_after: 10 * 1024 * 1024,
             download_rate_limit: None,
             max_concurrent_downloads: Some(64),
@@ -77,8 +88,14 @@ pub struct AppState {
     pub settings: Arc<ServerSettings>,
     /// When this server started, for `/status.json`.
     pub started_at: DateTime<Utc>,
-    /// Login attempts of the last hour, per client IP and email (this process only).
-    pub login_limiter: Arc<crate::session::LoginLimiter>,
+    /// Login attempts of the last hour, per client IP and email
+    /// ([`ServerSettings::login_attempts_per_hour`]); in this process's memory unless replaced
+    /// by a shared limiter ([`crate::limiter`]).
+    pub login_limiter: Arc<dyn AttemptLimiter>,
+    /// Runs started by keys in the last minute, per key
+    /// ([`ServerSettings::public_runs_per_minute`]; `None`: no limit); in memory unless
+    /// replaced like `login_limiter`.
+    pub public_run_limiter: Option<Arc<dyn AttemptLimiter>>,
     /// Slots for result bodies streamed at once ([`ServerSettings::max_concurrent_downloads`]).
     pub downloads: crate::download::DownloadSlots,
     /// Cancelled when shutdown begins: `/ready` then answers 503 so balancers stop sending.
@@ -90,10 +107,13 @@ impl AppState {
     /// ([`crate::metrics`]) if no state did before.
     pub fn new(store: Store, queue: Arc<dyn Queue>, settings: ServerSettings) -> AppState {
         crate::metrics::install();
-        let login_limiter = Arc::new(crate::session::LoginLimiter::new(
+        let login_limiter = Arc::new(MemoryLimiter::new(
             settings.login_attempts_per_hour,
-            Duration::from_secs(3600),
+            LOGIN_WINDOW,
         ));
+        let public_run_limiter = settings.public_runs_per_minute.map(|max| {
+            Arc::new(MemoryLimiter::new(max, PUBLIC_RUN_WINDOW)) as Arc<dyn AttemptLimiter>
+        });
         AppState {
             store,
             queue,
@@ -101,6 +121,7 @@ impl AppState {
             settings: Arc::new(settings),
             started_at: Utc::now(),
             login_limiter,
+            public_run_limiter,
             draining: CancellationToken::new(),
         }
     }

@@ -10,6 +10,7 @@
 use crate::auth::Caller;
 use crate::download::result_response;
 use crate::error::{AppError, AppJson, AppPath, AppResult};
+use crate::limiter::refusal;
 use crate::routes::jobs::job_json_for;
 use crate::state::AppState;
 use axum::Json;
@@ -79,8 +80,25 @@ pub(crate) struct RunOptions {
     pub summary_only: bool,
 }
 
+/// The 429 to answer when a key caller (a shared dashboard's token, a query's API key) has
+/// started [`crate::ServerSettings::public_runs_per_minute`] runs in the last minute; users
+/// are not limited. Counted per key scope, so every token of one dashboard shares a budget.
+async fn refused_key_run(app: &AppState, caller: &Caller) -> Option<Response> {
+    let limiter = app.public_run_limiter.as_ref()?;
+    let scope = caller.key_scope()?;
+    let message = "Too many query runs through this shared link; cached results are still served, try a new run later.";
+    refusal(
+        limiter.as_ref(),
+        &[format!("runs:{scope}")],
+        "public runs",
+        message,
+    )
+    .await
+}
+
 /// Answers from the cache when `max_age` allows, or enqueues a run (or joins an identical one).
-/// A key caller gets the job under an id bound to its key ([`job_json_for`]).
+/// A key caller gets the job under an id bound to its key ([`job_json_for`]); its runs are
+/// limited ([`refused_key_run`]), its cache hits are not.
 pub(crate) async fn run_or_cached(
     app: &AppState,
     caller: &Caller,
@@ -104,6 +122,9 @@ pub(crate) async fn run_or_cached(
         return Err(AppError::bad_request(format!(
             "Data source is paused ({reason}); resume it to run queries."
         )));
+    }
+    if let Some(refused) = refused_key_run(app, caller).await {
+        return Ok(refused);
     }
     let queue = QueueName::parse(&ds.queue_name).unwrap_or(QueueName::Adhoc);
     let job = Job::new(
