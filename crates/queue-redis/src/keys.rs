@@ -60,6 +60,11 @@ impl Keys {
         format!("{}:workers", self.tag)
     }
 
+    /// The attempts of rate limit `name` for `key` (a sorted set; [`crate::limiter`]).
+    pub(crate) fn limit(&self, name: &str, key: &str) -> String {
+        format!("{}:limit:{name}:{key}", self.tag)
+    }
+
     /// A worker's description (JSON), expiring unless refreshed.
     pub(crate) fn worker(&self, id: &str) -> String {
         format!("{}:worker:{id}", self.tag)
@@ -82,6 +87,7 @@ mod tests {
             k.running(),
             k.workers(),
             k.worker("w1"),
+            k.limit("login", "email:{x}@example.com"),
         ] {
             assert!(key.starts_with("{cairn}:"), "{key}");
             assert_eq!(slot_of(key.as_bytes()), k.slot(), "{key}");

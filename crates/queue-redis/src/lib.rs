@@ -2,7 +2,8 @@
 //!
 //! [`connect`] takes one URL and gives a [`Backend`]: [`Backend::queue`] is a
 //! [`cairn_exec::queue::Queue`] on Redis Streams, [`Backend::lease`] a fenced single-holder lease
-//! for the scheduler, [`Backend::ping`] a readiness check.
+//! for the scheduler, [`Backend::limiter`] a rate limit shared by every process,
+//! [`Backend::ping`] a readiness check.
 //!
 //! # URLs
 //! - `redis://[user:password@]host:port[/db]`: a standalone server, or, when that node reports
@@ -42,6 +43,7 @@
 //! - [`queue`]: the [`RedisQueue`] itself.
 //! - [`recover`]: heartbeats and stale-job recovery.
 //! - [`lease`]: the scheduler's [`RedisLease`].
+//! - [`limiter`]: [`RedisLimiter`], attempt limits shared by every server.
 //!
 //! # Examples
 //! ```no_run
@@ -59,12 +61,14 @@
 
 mod keys;
 pub mod lease;
+pub mod limiter;
 pub(crate) mod link;
 pub mod queue;
 pub mod recover;
 mod scripts;
 
 pub use lease::{LeaseError, RedisLease};
+pub use limiter::RedisLimiter;
 pub use queue::RedisQueue;
 
 use cairn_exec::queue::{Queue, QueueError};
@@ -168,6 +172,12 @@ impl Backend {
     /// A lease named `name` for `holder` (unique per process) lasting `ttl` unless renewed.
     pub fn lease(&self, name: &str, holder: &str, ttl: Duration) -> RedisLease {
         RedisLease::new(self.link.clone(), name, holder, ttl)
+    }
+
+    /// A rate limit `name` shared by every process on this Redis: at most `max` attempts per
+    /// key in any `window` ([`RedisLimiter`]).
+    pub fn limiter(&self, name: &str, max: usize, window: Duration) -> RedisLimiter {
+        RedisLimiter::new(self.queue.clone(), name, max, window)
     }
 
     /// Whether Redis answers (and, on a cluster, the node owning the queue's slot).
