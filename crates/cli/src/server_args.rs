@@ -1,5 +1,5 @@
 //! The HTTP server's operational flags, shared by `cairn up` and `cairn server`: download
-//! controls, the metrics token and the shutdown grace period. Unset flags keep
+//! controls, the public run limit, the metrics token and the shutdown grace period. Unset flags keep
 //! [`ServerSettings`]' defaults.
 
 use cairn_http::ServerSettings;
@@ -30,6 +30,11 @@ pub struct ServerArgs {
     /// is open.
     #[arg(long, env = "CAIRN_METRICS_TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Query runs (not cache hits) one shared dashboard link or query API key may start per
+    /// minute; more are refused with 429 and Retry-After while cached results are still served.
+    /// 0 means no limit. Default 60.
+    #[arg(long, env = "CAIRN_PUBLIC_RUNS_PER_MINUTE")]
+    pub public_runs_per_minute: Option<usize>,
     /// Seconds requests in flight may run after SIGTERM before their connections are closed.
     /// Default 25 (under Kubernetes' default 30 s termination grace period).
     #[arg(long, env = "CAIRN_SHUTDOWN_GRACE")]
@@ -56,6 +61,9 @@ impl ServerArgs {
         }
         if let Some(secs) = self.shutdown_grace {
             settings.shutdown_grace = Duration::from_secs(secs);
+        }
+        if let Some(runs) = self.public_runs_per_minute {
+            settings.public_runs_per_minute = (runs > 0).then_some(runs);
         }
     }
 }
@@ -112,6 +120,7 @@ mod tests {
             max_download_bytes: Some(0),
             metrics_token: Some("t".into()),
             shutdown_grace: None,
+            public_runs_per_minute: Some(0),
         }
         .apply(&mut settings);
         let defaults = ServerSettings::default();
@@ -121,5 +130,7 @@ mod tests {
         assert_eq!(settings.max_download_bytes, None);
         assert_eq!(settings.metrics_token.as_deref(), Some("t"));
         assert_eq!(settings.shutdown_grace, defaults.shutdown_grace);
+        assert_eq!(settings.public_runs_per_minute, None);
+        assert_eq!(defaults.public_runs_per_minute, Some(60));
     }
 }

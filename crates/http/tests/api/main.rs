@@ -9,5 +9,6 @@ mod data_sources;
 mod downloads;
 mod execution;
 mod ops;
+mod public_run_limit;
 mod public_runs;
 mod queries;
