@@ -6,6 +6,7 @@
 
 mod deployment;
 mod failures;
+mod login_limit;
 mod scheduler;
 
 use tokio::sync::{Mutex, MutexGuard};
