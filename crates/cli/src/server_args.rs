@@ -35,6 +35,11 @@ pub struct ServerArgs {
     /// 0 means no limit. Default 60.
     #[arg(long, env = "CAIRN_PUBLIC_RUNS_PER_MINUTE")]
     pub public_runs_per_minute: Option<usize>,
+    /// Header a balancer or proxy in front sets to the client's address (e.g. X-Forwarded-For;
+    /// its last entry is used), for the per-IP login limit. Set it only behind such a
+    /// balancer: clients can send the header themselves. Default: the connection's address.
+    #[arg(long, env = "CAIRN_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Seconds requests in flight may run after SIGTERM before their connections are closed.
     /// Default 25 (under Kubernetes' default 30 s termination grace period).
     #[arg(long, env = "CAIRN_SHUTDOWN_GRACE")]
@@ -61,6 +66,9 @@ impl ServerArgs {
         }
         if let Some(secs) = self.shutdown_grace {
             settings.shutdown_grace = Duration::from_secs(secs);
+        }
+        if let Some(header) = self.client_ip_header.as_ref().filter(|h| !h.is_empty()) {
+            settings.client_ip_header = Some(header.clone());
         }
         if let Some(runs) = self.public_runs_per_minute {
             settings.public_runs_per_minute = (runs > 0).then_some(runs);
@@ -121,6 +129,7 @@ mod tests {
             metrics_token: Some("t".into()),
             shutdown_grace: None,
             public_runs_per_minute: Some(0),
+            client_ip_header: Some("X-Forwarded-For".into()),
         }
         .apply(&mut settings);
         let defaults = ServerSettings::default();
@@ -131,6 +140,10 @@ mod tests {
         assert_eq!(settings.metrics_token.as_deref(), Some("t"));
         assert_eq!(settings.shutdown_grace, defaults.shutdown_grace);
         assert_eq!(settings.public_runs_per_minute, None);
+        assert_eq!(
+            settings.client_ip_header.as_deref(),
+            Some("X-Forwarded-For")
+        );
         assert_eq!(defaults.public_runs_per_minute, Some(60));
     }
 }

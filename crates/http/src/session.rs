@@ -234,6 +234,24 @@ fn cookie_header(
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
+/// The client's address for the login limit: the last entry of header `from` when set and
+/// present (the one the balancer in front appended: earlier entries are the client's to
+/// forge), else the connection's peer.
+fn client_ip(headers: &HeaderMap, extensions: &Extensions, from: Option<&str>) -> String {
+    let forwarded = from
+        .and_then(|name| headers.get_all(name).iter().last())
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.rsplit(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty());
+    match forwarded {
+        Some(ip) => ip.chars().take(64).collect(),
+        None => extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string()),
+    }
+}
+
 /// The longest email counted as itself by the login limit; longer ones (no real address is)
 /// are cut, so a client cannot make the limiter store huge keys.
 const MAX_EMAIL_KEY: usize = 320;
@@ -242,12 +260,15 @@ const MAX_EMAIL_KEY: usize = 320;
 /// `{"user", "csrf_token"}`. 401 for a wrong email or password, 429 past the rate limit.
 pub async fn login(
     State(app): State<AppState>,
+    headers: HeaderMap,
     extensions: Extensions,
     AppJson(body): AppJson<LoginBody>,
 ) -> AppResult<Response> {
-    let ip = extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or_else(|| "unknown".to_string(), |c| c.0.ip().to_string());
+    let ip = client_ip(
+        &headers,
+        &extensions,
+        app.settings.client_ip_header.as_deref(),
+    );
     let email = body.email.trim().to_lowercase();
     let limited: String = email.chars().take(MAX_EMAIL_KEY).collect();
     let keys = [format!("ip:{ip}"), format!("email:{limited}")];
@@ -396,6 +417,22 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE), Some("x.y"));
         assert_eq!(cookie(&h, CSRF_COOKIE), Some("t"));
         assert_eq!(cookie(&h, "missing"), None);
+    }
+
+    #[test]
+    fn the_client_ip_is_the_balancers_last_entry_when_configured() {
+        let mut ext = Extensions::new();
+        ext.insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 9], 4000))));
+        let mut h = HeaderMap::new();
+        h.append(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        let header = Some("X-Forwarded-For");
+        assert_eq!(client_ip(&h, &ext, header), "203.0.113.7");
+        assert_eq!(client_ip(&h, &ext, None), "10.0.0.9", "header not trusted");
+        assert_eq!(client_ip(&HeaderMap::new(), &ext, header), "10.0.0.9");
+        assert_eq!(client_ip(&h, &Extensions::new(), None), "unknown");
     }
 
     #[test]

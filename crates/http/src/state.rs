@@ -30,6 +30,11 @@ pub struct ServerSettings {
     pub cookie_secret: Vec<u8>,
     /// Login attempts allowed per client IP and per email in an hour (Redash: 50).
     pub login_attempts_per_hour: usize,
+    /// Header holding the client's address when the server is behind a balancer or proxy
+    /// (`X-Forwarded-For`: its last entry, the one the balancer appended, is used). `None`
+    /// (the default) uses the connection's address, which behind a balancer is the balancer's,
+    /// so every client would share one login budget per IP.
+    pub client_ip_header: Option<String>,
     /// Query runs (not cache hits) a key may start in a minute: a shared dashboard's token or
     /// a query's API key, both public once shared. One more is refused with 429 and
     /// `Retry-After`; cached results are still served. `None` means no limit. Default 60.
@@ -67,6 +72,7 @@ impl Default for ServerSettings {
             cookie_secret: rand::random::<[u8; 32]>().to_vec(),
             login_attempts_per_hour: 50,
             public_runs_per_minute: Some(60),
+            client_ip_header: None,
             download_rate_after: 10 * 1024 * 1024,
             download_rate_limit: None,
             max_concurrent_downloads: Some(64),
