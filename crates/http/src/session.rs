@@ -239,7 +239,7 @@ fn cookie_header(
 /// forge), else the connection's peer.
 fn client_ip(headers: &HeaderMap, extensions: &Extensions, from: Option<&str>) -> String {
     let forwarded = from
-        .and_then(|name| headers.get_all(name).iter().last())
+        .and_then(|name| headers.get_all(name).iter().next_back())
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.rsplit(',').next())
         .map(str::trim)
