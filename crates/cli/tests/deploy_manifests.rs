@@ -29,6 +29,7 @@ const CAIRN_METRICS: &[&str] = &[
     "cairn_jobs_total",
     "cairn_workers_busy",
     "cairn_scheduler_leader",
+    "cairn_scheduler_last_round_timestamp_seconds",
     "cairn_download_bytes_total",
     "cairn_download_throttled_seconds_total",
     "cairn_downloads_active",

@@ -33,6 +33,13 @@ const ABANDONED_RESULT_AGE: Duration = Duration::from_secs(6 * 3600);
 /// again this long after its due time, and every such period after that.
 const RECLAIM_AFTER_SECS: i64 = 600;
 
+/// Gauge: 1 on the scheduler replica that leads, 0 on the others (set by the `cairn scheduler`
+/// role).
+pub const LEADER_METRIC: &str = "cairn_scheduler_leader";
+/// Gauge: when this scheduler, leading, last finished a look for due scheduled queries (or
+/// started leading), in seconds since the epoch; alerts compare it with the time.
+pub const LAST_ROUND_METRIC: &str = "cairn_scheduler_last_round_timestamp_seconds";
+
 /// The periodic tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Task {
@@ -133,6 +140,9 @@ impl Scheduler {
             Task::RefreshQueries => self.refresh_queries(Utc::now()).await.map(|n| {
                 if n > 0 {
                     tracing::info!(enqueued = n, "scheduled queries enqueued");
+                }
+                if self.fencing_token().is_some() {
+                    metrics::gauge!(LAST_ROUND_METRIC).set(Utc::now().timestamp() as f64);
                 }
             }),
             Task::ExpireSchedules => self.expire_schedules(Utc::now()).await.map(|_| ()),

@@ -71,6 +71,10 @@ impl Worker {
         let concurrency = concurrency.max(1);
         let slots = Arc::new(Semaphore::new(concurrency));
         tracing::info!(?queues, concurrency, "worker started");
+        // Exported from the start, so autoscalers and alerts see an idle worker as 0, not absent.
+        for queue in &queues {
+            metrics::gauge!("cairn_workers_busy", "queue" => queue.as_str()).set(0.0);
+        }
         loop {
             let permit = tokio::select! {
                 p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },

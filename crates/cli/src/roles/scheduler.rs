@@ -12,7 +12,7 @@
 use crate::config::{RedisArgs, SchedulerArgs, StoreArgs};
 use crate::roles::health::{HealthArgs, HealthListener};
 use cairn_exec::queue::Queue;
-use cairn_exec::scheduler::Scheduler;
+use cairn_exec::scheduler::{LAST_ROUND_METRIC, LEADER_METRIC, Scheduler};
 use cairn_exec::settings::SchedulerSettings;
 use cairn_store::Store;
 use clap::Args;
@@ -56,7 +56,12 @@ impl Term {
         token: u64,
     ) -> Term {
         tracing::info!(token, "leading the scheduler");
-        metrics::gauge!("cairn_scheduler_leader").set(1.0);
+        metrics::gauge!(LEADER_METRIC).set(1.0);
+        metrics::gauge!(LAST_ROUND_METRIC).set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
         let (fence, fenced) = watch::channel(Some(token));
         let stop = CancellationToken::new();
         let scheduler =
@@ -74,7 +79,7 @@ impl Term {
     /// aborted rather than awaited (a claim already sent is fenced by the store anyway).
     fn end(self, why: &str) {
         tracing::warn!(token = self.token, why, "no longer leading the scheduler");
-        metrics::gauge!("cairn_scheduler_leader").set(0.0);
+        metrics::gauge!(LEADER_METRIC).set(0.0);
         self.fence.send_replace(None);
         self.stop.cancel();
         self.task.abort();
@@ -107,7 +112,7 @@ pub async fn run(args: SchedulerRoleArgs) -> anyhow::Result<()> {
         draining.clone(),
         health_stop.clone(),
     );
-    metrics::gauge!("cairn_scheduler_leader").set(0.0);
+    metrics::gauge!(LEADER_METRIC).set(0.0);
 
     let ttl = Duration::from_secs(args.lease_ttl);
     let every = ttl / 3;

@@ -63,6 +63,22 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
     println!("failover times: {failovers:?}");
+    let text = reqwest::get(format!("{}/metrics", d.schedulers[leader].url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let last_round: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("cairn_scheduler_last_round_timestamp_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the leader exports its last round:\n{text}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert!(now - last_round < 10.0, "the leader's rounds are recent: {last_round} at {now}");
     for took in &failovers {
         assert!(
             *took <= bound,
