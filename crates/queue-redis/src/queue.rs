@@ -101,7 +101,9 @@ impl RedisQueue {
             .arg(json(state))
             .arg(&state.id.0)
             .arg(self.timing.job_ttl_ms());
-        self.run::<i64>("record a job state", &cmd).await.map(|_| ())
+        self.run::<i64>("record a job state", &cmd)
+            .await
+            .map(|_| ())
     }
 
     /// Runs one command against the queue's slot; failures become a one-line error naming the
