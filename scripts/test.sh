@@ -37,6 +37,32 @@ if [ ! -x "$valkey" ]; then
 fi
 export CAIRN_VALKEY_SERVER="$valkey"
 
+# Valkey 8.0 (SLOT-STATS, no atomic migration) from Debian bookworm-backports' valkey-tools: its
+# valkey-check-rdb is the whole server (valkey-server is a symlink to it in valkey-server.deb).
+valkey8_dir="$tools/valkey8"
+valkey8="$valkey8_dir/usr/bin/valkey-server"
+if [ ! -x "$valkey8" ]; then
+  backports=http://deb.debian.org/debian
+  pool=$(curl -fsS "$backports/dists/bookworm-backports/main/binary-amd64/Packages.xz" | xz -dc |
+    awk '/^Package: valkey-tools$/ {p=1} p && /^Filename:/ {print $2; exit}') || true
+  if [ -z "$pool" ]; then
+    echo "error: valkey-tools not found in the bookworm-backports index ($backports)" >&2
+    exit 1
+  fi
+  mkdir -p "$valkey8_dir"
+  curl -fsS -o "$tools/valkey-tools.deb" "$backports/$pool"
+  dpkg-deb -x "$tools/valkey-tools.deb" "$valkey8_dir"
+  ln -sf valkey-check-rdb "$valkey8"
+fi
+missing=$(ldd "$valkey8" | awk '/not found/ {print $1}')
+if [ -n "$missing" ]; then
+  echo "installing the libraries valkey 8 needs: $missing"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q libjemalloc2 liblzf1 libatomic1 libssl3 libsystemd0
+fi
+export CAIRN_VALKEY8_SERVER="$valkey8"
+
 # The compatibility tests (crates/cli/tests/compat.rs) drive the PyPI Redash clients, pinned.
 venv="$root/target/compat-venv"
 pins=(redash-api-client==0.3.0 redash-python==0.3.27)
