@@ -8,6 +8,7 @@ mod deployment;
 mod failures;
 mod login_limit;
 mod scheduler;
+mod schema;
 
 use tokio::sync::{Mutex, MutexGuard};
 

@@ -78,7 +78,10 @@ async fn failover_runs_each_due_time_once(redis_url: &str) {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    assert!(now - last_round < 10.0, "the leader's rounds are recent: {last_round} at {now}");
+    assert!(
+        now - last_round < 10.0,
+        "the leader's rounds are recent: {last_round} at {now}"
+    );
     for took in &failovers {
         assert!(
             *took <= bound,
