@@ -138,6 +138,19 @@ fn status_measure_plan_apply_fix_on_valkey8() {
             &plan,
         ]);
         assert!(out.status.success(), "{out:?}");
+        let out = cairn(&[
+            "slots",
+            "apply",
+            &plan,
+            "--journal",
+            &path("atomic-journal"),
+            "--method",
+            "atomic",
+        ]);
+        assert!(!out.status.success(), "atomic is refused on 8.0");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("needs CLUSTER MIGRATESLOTS"), "{err}");
         let j = json_of(&cairn(&[
             "slots",
             "apply",
