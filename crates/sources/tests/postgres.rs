@@ -237,20 +237,22 @@ async fn a_transaction_left_open_does_not_leak_into_the_next_run() {
 #[tokio::test]
 async fn sessions_are_reused_only_after_a_reset() {
     let runner = runner();
-    let (_, first) = query(&runner, "SELECT pg_backend_pid()").await.unwrap();
-    query(
+    let (_, dirty) = query(
         &runner,
-        "SET search_path TO nowhere; CREATE TEMP TABLE scratch (x int)",
+        "SET search_path TO nowhere; CREATE TEMP TABLE scratch (x int); SELECT pg_backend_pid()",
     )
     .await
     .unwrap();
+    // A session goes back to the pool in the background after its reset (idle sessions are
+    // reused last-in first-out): give that a moment, or the next run opens another session.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (_, rows) = query(
         &runner,
         "SELECT pg_backend_pid(), current_setting('search_path'), to_regclass('scratch') IS NULL",
     )
     .await
     .unwrap();
-    assert_eq!(rows[0][0], first[0][0], "the idle session was reused");
+    assert_eq!(rows[0][0], dirty[0][0], "the idle session was reused");
     assert_eq!(
         rows[0][1],
         Value::Text("\"$user\", public".into()),
