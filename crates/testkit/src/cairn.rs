@@ -121,7 +121,11 @@ impl CairnRole {
         log: &Path,
     ) -> CairnRole {
         let port = free_port();
-        let bind_flag = if role == "server" { "--bind" } else { "--metrics-bind" };
+        let bind_flag = if role == "server" {
+            "--bind"
+        } else {
+            "--metrics-bind"
+        };
         let mut cmd = command(bin);
         cmd.arg(role)
             .arg(bind_flag)

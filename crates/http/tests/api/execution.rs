@@ -208,10 +208,7 @@ both!(
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        assert!(
-            pg_running(&marker).await,
-            "the query reached the database"
-        );
+        assert!(pg_running(&marker).await, "the query reached the database");
         let (status, _) = app
             .call(Method::DELETE, &format!("/api/jobs/{id}"), None)
             .await;
