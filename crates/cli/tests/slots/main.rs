@@ -1,5 +1,7 @@
 //! `cairn slots ...` run as the built binary against real clusters.
 
+mod valkey8;
+
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
 use std::process::{Command, Output};
 

@@ -1,21 +1,10 @@
-//! `cairn slots ...` run as the built binary against a real Valkey 8.0 cluster: `CLUSTER
+//! `cairn slots ...` against a real Valkey 8.0 cluster: `CLUSTER
 //! SLOT-STATS` exists (per-slot load) but atomic slot migration does not (apply uses legacy).
 
+use crate::{cairn, stdout};
 use cairn_slots_planner::{LoadSource, Snapshot};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
 use std::process::{Command, Output};
-
-fn cairn(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cairn"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run cairn")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn json_of(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
