@@ -230,6 +230,12 @@ async fn converge(seed: &str) {
     }
 }
 
+/// Moves the cluster back to `layout` (legacy, unthrottled) before the next measurement.
+async fn restore(seed: &str, layout: &Ownership) {
+    let moves = diff(&ownership(seed).await, layout);
+    cairn_apply(seed, moves, Method::Legacy, Limits::default()).await;
+}
+
 async fn ownership(seed: &str) -> Ownership {
     Cluster::discover(seed).await.expect("discover").ownership()
 }
@@ -461,26 +467,14 @@ async fn main() {
     // Client p99 while the same moves run, from the even layout each time.
     let (t_cli_load, r_cli) =
         load_during(&seed, &cfg, async { redis_cli_weighted(&seed, &ids) }).await;
-    cairn_apply(
-        &seed,
-        diff(&ownership(&seed).await, &even),
-        Method::Legacy,
-        Limits::default(),
-    )
-    .await;
+    restore(&seed, &even).await;
     let (t_fast, r_fast) = load_during(
         &seed,
         &cfg,
         cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()),
     )
     .await;
-    cairn_apply(
-        &seed,
-        diff(&ownership(&seed).await, &even),
-        Method::Legacy,
-        Limits::default(),
-    )
-    .await;
+    restore(&seed, &even).await;
     let slow = Limits {
         keys_per_sec: Some(10_000.0),
         parallel: None,
@@ -491,13 +485,7 @@ async fn main() {
         cairn_apply(&seed, cli_moves.clone(), Method::Legacy, slow),
     )
     .await;
-    cairn_apply(
-        &seed,
-        diff(&ownership(&seed).await, &even),
-        Method::Legacy,
-        Limits::default(),
-    )
-    .await;
+    restore(&seed, &even).await;
     let gentle = Limits {
         keys_per_sec: Some(10_000.0),
         parallel: Some(16),
