@@ -153,41 +153,32 @@ pub async fn status(State(app): State<AppState>, caller: Caller) -> AppResult<Js
     })))
 }
 
+/// What every user may do (Redash's default group); admins also get `admin` and `super_admin`.
+const USER_PERMISSIONS: [&str; 12] = [
+    "create_dashboard",
+    "create_query",
+    "edit_dashboard",
+    "edit_query",
+    "view_query",
+    "view_source",
+    "execute_query",
+    "list_users",
+    "schedule_query",
+    "list_dashboards",
+    "list_alerts",
+    "list_data_sources",
+];
+
 /// `GET /api/session`: the caller and the client configuration Redash's front end reads.
 pub async fn session(caller: Caller) -> AppResult<Json<Value>> {
     let user = caller.user()?;
     let permissions: Vec<&str> = if user.is_admin {
-        vec![
-            "admin",
-            "super_admin",
-            "create_dashboard",
-            "create_query",
-            "edit_dashboard",
-            "edit_query",
-            "view_query",
-            "view_source",
-            "execute_query",
-            "list_users",
-            "schedule_query",
-            "list_dashboards",
-            "list_alerts",
-            "list_data_sources",
-        ]
+        ["admin", "super_admin"]
+            .into_iter()
+            .chain(USER_PERMISSIONS)
+            .collect()
     } else {
-        vec![
-            "create_dashboard",
-            "create_query",
-            "edit_dashboard",
-            "edit_query",
-            "view_query",
-            "view_source",
-            "execute_query",
-            "list_users",
-            "schedule_query",
-            "list_dashboards",
-            "list_alerts",
-            "list_data_sources",
-        ]
+        USER_PERMISSIONS.to_vec()
     };
     let mut u = user_json(user);
     u["permissions"] = json!(permissions);
