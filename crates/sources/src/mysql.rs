@@ -22,7 +22,7 @@ use sqlx::{
 
 use crate::error::SourceError;
 use crate::kinds::{opt_port, opt_str};
-use crate::runner::{CONNECT_TIMEOUT, MAX_SESSIONS, SchemaColumn, TableSchema};
+use crate::runner::{MAX_SESSIONS, SchemaColumn, TableSchema, connect_within};
 use crate::stream::{Event, Pumped, RowMapper, Sender, StopSignals, pump, send_last, send_stop};
 use crate::values;
 
@@ -65,19 +65,8 @@ impl MySqlSource {
             .acquire_owned()
             .await
             .map_err(|_| SourceError::Connection("data source closed".into()))?;
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            MySqlConnection::connect_with(&self.options),
-        )
-        .await
-        {
-            Ok(Ok(conn)) => Ok((slot, conn)),
-            Ok(Err(e)) => Err(SourceError::from_sqlx(e)),
-            Err(_) => Err(SourceError::Connection(format!(
-                "no answer from the server within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ))),
-        }
+        let conn = connect_within::<MySqlConnection>(&self.options).await?;
+        Ok((slot, conn))
     }
 
     /// Connects and runs `SELECT 1`.
@@ -147,20 +136,14 @@ pub(crate) async fn run(source: MySqlSource, sql: String, tx: Sender, mut stop: 
 
 /// Stops the statement running on connection `id`, from a fresh connection.
 async fn kill_query(source: &MySqlSource, id: u64) {
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        MySqlConnection::connect_with(&source.options),
-    )
-    .await
-    {
-        Ok(Ok(mut c)) => {
+    match connect_within::<MySqlConnection>(&source.options).await {
+        Ok(mut c) => {
             if let Err(e) = c.execute(AssertSqlSafe(format!("KILL QUERY {id}"))).await {
                 tracing::warn!(id, error = %e, "KILL QUERY failed");
             }
             let _ = c.close().await;
         }
-        Ok(Err(e)) => tracing::warn!(id, error = %e, "cannot connect to kill a query"),
-        Err(_) => tracing::warn!(id, "cannot connect to kill a query: no answer"),
+        Err(e) => tracing::warn!(id, error = %e, "cannot connect to kill a query"),
     }
 }
 

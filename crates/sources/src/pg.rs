@@ -23,7 +23,7 @@ use sqlx::{
 
 use crate::error::SourceError;
 use crate::kinds::{opt_port, opt_str};
-use crate::runner::{CONNECT_TIMEOUT, MAX_SESSIONS, SchemaColumn, TableSchema};
+use crate::runner::{MAX_SESSIONS, SchemaColumn, TableSchema, connect_within};
 use crate::stream::{Event, Pumped, RowMapper, Sender, StopSignals, pump, send_last, send_stop};
 use crate::values;
 
@@ -94,15 +94,8 @@ impl PgSource {
                 return Ok((slot, conn));
             }
         }
-        match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&self.options)).await
-        {
-            Ok(Ok(conn)) => Ok((slot, conn)),
-            Ok(Err(e)) => Err(SourceError::from_sqlx(e)),
-            Err(_) => Err(SourceError::Connection(format!(
-                "no answer from the server within {} s",
-                CONNECT_TIMEOUT.as_secs()
-            ))),
-        }
+        let conn = connect_within::<PgConnection>(&self.options).await?;
+        Ok((slot, conn))
     }
 
     /// Connects and runs `SELECT 1`.
@@ -218,8 +211,8 @@ pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: Sto
 
 /// Cancels the query of backend `pid` from a fresh connection.
 async fn cancel_backend(source: &PgSource, pid: i32) {
-    match tokio::time::timeout(CONNECT_TIMEOUT, PgConnection::connect_with(&source.options)).await {
-        Ok(Ok(mut c)) => {
+    match connect_within::<PgConnection>(&source.options).await {
+        Ok(mut c) => {
             if let Err(e) = sqlx::query("SELECT pg_cancel_backend($1)")
                 .bind(pid)
                 .execute(&mut c)
@@ -229,8 +222,7 @@ async fn cancel_backend(source: &PgSource, pid: i32) {
             }
             let _ = c.close().await;
         }
-        Ok(Err(e)) => tracing::warn!(pid, error = %e, "cannot connect to cancel a query"),
-        Err(_) => tracing::warn!(pid, "cannot connect to cancel a query: no answer"),
+        Err(e) => tracing::warn!(pid, error = %e, "cannot connect to cancel a query"),
     }
 }
 

@@ -29,6 +29,21 @@ pub(crate) const MAX_SESSIONS: usize = 16;
 /// How long opening a session may take before the server counts as unreachable.
 pub(crate) const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
+/// Opens a session of any driver within [`CONNECT_TIMEOUT`]: a server that does not answer is a
+/// connection error, not a hang.
+pub(crate) async fn connect_within<C: sqlx::Connection>(
+    options: &<C as sqlx::Connection>::Options,
+) -> Result<C, SourceError> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, C::connect_with(options)).await {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(SourceError::from_sqlx(e)),
+        Err(_) => Err(SourceError::Connection(format!(
+            "no answer from the server within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
 /// One table or view of a data source's schema, in Redash's shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSchema {
