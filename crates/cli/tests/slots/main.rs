@@ -21,6 +21,35 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+fn json_of(o: &Output) -> serde_json::Value {
+    assert!(o.status.success(), "{}", stderr(o));
+    serde_json::from_str(stdout(o).trim())
+        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
+}
+
+/// Asserts that `out` failed with a message containing `why`.
+fn refused(out: &Output, why: &str) {
+    assert!(!out.status.success(), "expected a refusal: {}", stdout(out));
+    assert!(stderr(out).contains(why), "{}", stderr(out));
+}
+
+/// `cairn slots plan <snap> --mode count --max-moves <moves> -o <plan>`, which must succeed.
+fn count_plan(snap: &str, moves: &str, plan: &str) -> Output {
+    let out = cairn(&[
+        "slots",
+        "plan",
+        snap,
+        "--mode",
+        "count",
+        "--max-moves",
+        moves,
+        "-o",
+        plan,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    out
+}
+
 #[test]
 fn status_shows_nodes_as_table_and_json() {
     let c = RedisCluster::start(ClusterSpec {
@@ -163,18 +192,7 @@ fn measure_plan_apply_killed_then_resumed() {
         &path("snap.json"),
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cairn(&[
-        "slots",
-        "plan",
-        &path("snap.json"),
-        "--mode",
-        "count",
-        "--max-moves",
-        "400",
-        "-o",
-        &path("plan.json"),
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    let out = count_plan(&path("snap.json"), "400", &path("plan.json"));
     assert!(stdout(&out).contains("moves: 400"), "{}", stdout(&out));
     // A snapshot is not a plan: refused with a one-line error.
     let out = cairn(&[
@@ -184,12 +202,7 @@ fn measure_plan_apply_killed_then_resumed() {
         "--journal",
         &path("j"),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("not a usable plan"),
-        "{}",
-        stderr(&out)
-    );
+    refused(&out, "not a usable plan");
 
     let before = slot_count_of(&seed, &heavy);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cairn"))
@@ -247,18 +260,7 @@ fn measure_plan_apply_killed_then_resumed() {
         "--journal",
         &path("j2"),
     ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("cluster changed since the snapshot"),
-        "{}",
-        stderr(&out)
-    );
-}
-
-fn json_of(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_str(stdout(o).trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
+    refused(&out, "cluster changed since the snapshot");
 }
 
 /// `--json` of apply, resume, fix (dry run and repair) and watch (one object per round).
@@ -289,18 +291,7 @@ fn apply_resume_fix_and_watch_print_json() {
         "slots", "measure", &seed, "--window", "0s", "--weight", &weight, "-o", &snap,
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = cairn(&[
-        "slots",
-        "plan",
-        &snap,
-        "--mode",
-        "count",
-        "--max-moves",
-        "60",
-        "-o",
-        &plan,
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    count_plan(&snap, "60", &plan);
 
     let journal = path("journal");
     let j = json_of(&cairn(&[

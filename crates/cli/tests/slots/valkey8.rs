@@ -1,16 +1,10 @@
 //! `cairn slots ...` against a real Valkey 8.0 cluster: `CLUSTER
 //! SLOT-STATS` exists (per-slot load) but atomic slot migration does not (apply uses legacy).
 
-use crate::{cairn, stdout};
+use crate::{cairn, count_plan, json_of};
 use cairn_slots_planner::{LoadSource, Snapshot};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
-use std::process::{Command, Output};
-
-fn json_of(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    serde_json::from_str(stdout(o).trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {}", stdout(o)))
-}
+use std::process::Command;
 
 /// Keys on the masters (replicas hold copies).
 fn master_keys(c: &RedisCluster) -> i64 {
@@ -115,18 +109,7 @@ fn status_measure_plan_apply_fix_on_valkey8() {
 
         // plan + apply --method auto: no atomic migration on 8.0, so legacy.
         let plan = path("plan.json");
-        let out = cairn(&[
-            "slots",
-            "plan",
-            &snap,
-            "--mode",
-            "count",
-            "--max-moves",
-            "60",
-            "-o",
-            &plan,
-        ]);
-        assert!(out.status.success(), "{out:?}");
+        count_plan(&snap, "60", &plan);
         let out = cairn(&[
             "slots",
             "apply",
