@@ -58,6 +58,23 @@ impl StoreArgs {
 }
 
 impl StoreArgs {
+    /// The session cookie key: from `REDASH_COOKIE_SECRET`, else derived from the store's
+    /// secret (`REDASH_SECRET_KEY` or the generated key file), so sessions survive restarts.
+    ///
+    /// # Errors
+    /// When neither is set and the key file cannot be read.
+    pub fn cookie_secret(&self) -> anyhow::Result<Vec<u8>> {
+        let material = match std::env::var("REDASH_COOKIE_SECRET") {
+            Ok(s) if !s.is_empty() => s.into_bytes(),
+            _ => match &self.secret_key {
+                Some(s) if !s.is_empty() => s.clone().into_bytes(),
+                _ => std::fs::read(self.data_dir.join("secret.key"))
+                    .context("cannot read the secret key file")?,
+            },
+        };
+        Ok(cairn_http::session::derive_cookie_secret(&material))
+    }
+
     /// Connects for one role of a deployment: without migrating, with the secret key given
     /// explicitly (replicas must share it; none may generate its own), and, when
     /// `require_current`, only if the schema is exactly the one this binary knows.

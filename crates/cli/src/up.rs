@@ -79,7 +79,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
 
     let mut settings = ServerSettings {
         base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
-        cookie_secret: cookie_secret(&args.store)?,
+        cookie_secret: args.store.cookie_secret()?,
         ..ServerSettings::default()
     };
     args.http.apply(&mut settings);
@@ -99,20 +99,4 @@ pub async fn run(args: UpArgs) -> anyhow::Result<()> {
     let _ = scheduler_task.await;
     store.close().await;
     Ok(())
-}
-
-/// The session cookie key: from `REDASH_COOKIE_SECRET`, else derived from the store's secret
-/// (`REDASH_SECRET_KEY` or the generated key file), so sessions survive restarts.
-fn cookie_secret(store: &StoreArgs) -> anyhow::Result<Vec<u8>> {
-    let material = match std::env::var("REDASH_COOKIE_SECRET") {
-        Ok(s) if !s.is_empty() => {
-            return Ok(cairn_http::session::derive_cookie_secret(s.as_bytes()));
-        }
-        _ => match &store.secret_key {
-            Some(s) if !s.is_empty() => s.clone().into_bytes(),
-            _ => std::fs::read(store.data_dir.join("secret.key"))
-                .context("cannot read the secret key file")?,
-        },
-    };
-    Ok(cairn_http::session::derive_cookie_secret(&material))
 }

@@ -42,13 +42,9 @@ pub async fn run(args: ServerRoleArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let store = args.store.connect(true).await?;
     let backend = args.redis.connect().await?;
-    let cookie_secret = match std::env::var("REDASH_COOKIE_SECRET") {
-        Ok(s) if !s.is_empty() => s,
-        _ => args.store.secret_key.clone().unwrap_or_default(),
-    };
     let mut settings = ServerSettings {
         base_url: args.base_url.unwrap_or_else(|| format!("http://{addr}")),
-        cookie_secret: cairn_http::session::derive_cookie_secret(cookie_secret.as_bytes()),
+        cookie_secret: args.store.cookie_secret()?,
         ..ServerSettings::default()
     };
     args.http.apply(&mut settings);
