@@ -183,52 +183,35 @@ impl Deployment {
         self.call_at(&url, method, body).await
     }
 
-    /// Calls `url` as the admin; a request that gets no answer within 20 s fails the test.
+    /// Calls `url` as the admin; see [`Api::call`].
     pub async fn call_at(
         &self,
         url: &str,
         method: reqwest::Method,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, url)
-            .header("Authorization", format!("Key {}", self.api_key));
-        if let Some(b) = body {
-            req = req.json(&b);
+        self.client().call(url, method, body).await
+    }
+
+    /// An API client of this deployment, usable from other tasks.
+    pub fn client(&self) -> Api {
+        Api {
+            http: self.http.clone(),
+            key: self.api_key.clone(),
+            data_source_id: self.data_source_id,
         }
-        let resp = req
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{url}: no answer: {e}"));
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
     }
 
     /// Submits `sql` as an ad-hoc query (never from cache) and returns the job id.
     pub async fn submit(&mut self, sql: &str) -> String {
-        let body = json!({"query": sql, "data_source_id": self.data_source_id, "max_age": 0});
-        let (status, v) = self
-            .call(reqwest::Method::POST, "/api/query_results", Some(body))
-            .await;
-        assert_eq!(status, 200, "{v}");
-        v["job"]["id"].as_str().expect("a job").to_string()
+        let base = self.api();
+        self.client().submit(&base, sql).await
     }
 
     /// Polls job `id` until it ends (status 3, 4 or 5) or `timeout` passes; returns its JSON.
     pub async fn wait_job(&mut self, id: &str, timeout: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            let (status, v) = self
-                .call(reqwest::Method::GET, &format!("/api/jobs/{id}"), None)
-                .await;
-            assert_eq!(status, 200, "{v}");
-            let s = v["job"]["status"].as_i64().unwrap_or(0);
-            if s >= 3 || started.elapsed() > timeout {
-                return v["job"].clone();
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let base = self.api();
+        self.client().wait_job(&base, id, timeout).await
     }
 
     /// Polls job `id` until it reaches `status` (within 60 s).
@@ -285,6 +268,64 @@ impl Deployment {
                     .join("\n---\n")
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// The admin's API client for one deployment, on any of its servers.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    key: String,
+    data_source_id: i64,
+}
+
+impl Api {
+    /// Calls `url` as the admin; a request that gets no answer within 20 s fails the test.
+    pub async fn call(
+        &self,
+        url: &str,
+        method: reqwest::Method,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("Authorization", format!("Key {}", self.key));
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{url}: no answer: {e}"));
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Submits `sql` through the server at `base` as an ad-hoc query (never from cache) and
+    /// returns the job id.
+    pub async fn submit(&self, base: &str, sql: &str) -> String {
+        let body = json!({"query": sql, "data_source_id": self.data_source_id, "max_age": 0});
+        let url = format!("{base}/api/query_results");
+        let (status, v) = self.call(&url, reqwest::Method::POST, Some(body)).await;
+        assert_eq!(status, 200, "{v}");
+        v["job"]["id"].as_str().expect("a job").to_string()
+    }
+
+    /// Polls job `id` at `base` until it ends (status 3, 4 or 5) or `timeout` passes; returns
+    /// its JSON.
+    pub async fn wait_job(&self, base: &str, id: &str, timeout: Duration) -> Value {
+        let started = Instant::now();
+        let url = format!("{base}/api/jobs/{id}");
+        loop {
+            let (status, v) = self.call(&url, reqwest::Method::GET, None).await;
+            assert_eq!(status, 200, "{v}");
+            let s = v["job"]["status"].as_i64().unwrap_or(0);
+            if s >= 3 || started.elapsed() > timeout {
+                return v["job"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 }

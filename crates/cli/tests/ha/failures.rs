@@ -2,7 +2,7 @@
 //! Cluster master failed over, a server killed mid-download, and the slots of Cairn's own Redis
 //! Cluster moved by `cairn slots apply` while queries run.
 
-use crate::deployment::{Deployment, HEARTBEAT_TIMEOUT};
+use crate::deployment::{Api, Deployment, HEARTBEAT_TIMEOUT};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, RedisServer, Reply};
 use futures::StreamExt;
 use std::process::Command;
@@ -312,8 +312,8 @@ async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
     let load = {
         let stop = stop.clone();
         let urls: Vec<String> = d.servers.iter().map(|s| s.url.clone()).collect();
-        let (key, ds) = (d.api_key.clone(), d.data_source_id);
-        tokio::spawn(async move { run_queries_until(stop, urls, key, ds).await })
+        let api = d.client();
+        tokio::spawn(async move { run_queries_until(stop, urls, api).await })
     };
     let journal = dir.path().join("journal");
     let out = d.run(&[
@@ -348,58 +348,19 @@ async fn slots_apply_on_cairns_own_cluster_while_queries_run() {
 async fn run_queries_until(
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     urls: Vec<String>,
-    key: String,
-    data_source_id: i64,
+    api: Api,
 ) -> (usize, Vec<String>) {
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap();
     let (mut done, mut failed) = (0, Vec::new());
-    let mut n = 0u64;
+    let mut n = 0usize;
     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
         n += 1;
-        let url = &urls[n as usize % urls.len()];
-        let body = serde_json::json!({
-            "query": format!("SELECT {n} AS n"), "data_source_id": data_source_id, "max_age": 0,
-        });
-        let v: serde_json::Value = http
-            .post(format!("{url}/api/query_results"))
-            .header("Authorization", format!("Key {key}"))
-            .json(&body)
-            .send()
-            .await
-            .expect("enqueue answered")
-            .json()
-            .await
-            .unwrap();
-        let id = v["job"]["id"].as_str().expect("a job").to_string();
-        let started = Instant::now();
-        loop {
-            let v: serde_json::Value = http
-                .get(format!("{url}/api/jobs/{id}"))
-                .header("Authorization", format!("Key {key}"))
-                .send()
-                .await
-                .expect("job state answered")
-                .json()
-                .await
-                .unwrap();
-            match v["job"]["status"].as_i64() {
-                Some(3) => {
-                    done += 1;
-                    break;
-                }
-                Some(4 | 5) => {
-                    failed.push(v["job"].to_string());
-                    break;
-                }
-                _ if started.elapsed() > Duration::from_secs(60) => {
-                    failed.push(format!("job {id} not done after 60 s: {v}"));
-                    break;
-                }
-                _ => tokio::time::sleep(Duration::from_millis(50)).await,
-            }
+        let base = &urls[n % urls.len()];
+        let id = api.submit(base, &format!("SELECT {n} AS n")).await;
+        let job = api.wait_job(base, &id, Duration::from_secs(60)).await;
+        match job["status"].as_i64() {
+            Some(3) => done += 1,
+            Some(4 | 5) => failed.push(job.to_string()),
+            _ => failed.push(format!("job {id} not done after 60 s: {job}")),
         }
     }
     (done, failed)
