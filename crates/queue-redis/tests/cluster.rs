@@ -5,7 +5,7 @@ mod common;
 use cairn_exec::job::{JobStatus, QueueName};
 use cairn_slots::slot::slot_of;
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, command};
-use common::{Topology, backend, opts, test_job};
+use common::{Topology, backend, enqueue_default, opts, test_job};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -49,16 +49,7 @@ async fn redis_cluster_failover_is_followed() {
     let o = opts("failover");
     let b = backend(&url(&c), &o).await;
     let q = b.queue();
-    let mut ids = Vec::new();
-    for _ in 0..10 {
-        ids.push(
-            q.enqueue(test_job(QueueName::Default), None)
-                .await
-                .unwrap()
-                .state
-                .id,
-        );
-    }
+    let mut ids = enqueue_default(&q, 10).await;
     let seed = c.nodes()[0].port();
     let topo = Topology::read(seed);
     let (master_id, _) = topo.owner(tag_slot(&o));
@@ -73,15 +64,7 @@ async fn redis_cluster_failover_is_followed() {
     })
     .await;
     // Operations right after the promotion: the old master answers MOVED.
-    for _ in 0..10 {
-        ids.push(
-            q.enqueue(test_job(QueueName::Default), None)
-                .await
-                .unwrap()
-                .state
-                .id,
-        );
-    }
+    ids.extend(enqueue_default(&q, 10).await);
     let mut taken = Vec::new();
     while let Some(job) = q
         .dequeue(&[QueueName::Default], Duration::from_millis(50))
@@ -111,16 +94,7 @@ async fn redis_cluster_killed_master_is_replaced() {
     let o = opts("killed-master");
     let b = backend(&url(&c), &o).await;
     let q = b.queue();
-    let mut ids = Vec::new();
-    for _ in 0..5 {
-        ids.push(
-            q.enqueue(test_job(QueueName::Default), None)
-                .await
-                .unwrap()
-                .state
-                .id,
-        );
-    }
+    let ids = enqueue_default(&q, 5).await;
     let seed = c.nodes()[0].port();
     let topo = Topology::read(seed);
     let (master_id, master_port) = topo.owner(tag_slot(&o));

@@ -4,7 +4,7 @@ mod common;
 
 use cairn_exec::job::{JobStatus, QueueName};
 use cairn_testkit::redis::{Flavor, RedisServer};
-use common::{backend, opts, test_job};
+use common::{backend, enqueue_default, opts, test_job};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -74,16 +74,7 @@ async fn restart_loses_no_acknowledged_job() {
     let o = opts("restart");
     let b = backend(&server.url(), &o).await;
     let q = b.queue();
-    let mut ids = Vec::new();
-    for _ in 0..20 {
-        ids.push(
-            q.enqueue(test_job(QueueName::Default), None)
-                .await
-                .unwrap()
-                .state
-                .id,
-        );
-    }
+    let ids = enqueue_default(&q, 20).await;
     for _ in 0..5 {
         let job = q
             .dequeue(&[QueueName::Default], Duration::from_millis(50))

@@ -6,7 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-use cairn_exec::job::{CANCELLED_MESSAGE, Job, JobKind, JobState, JobStatus, QueueName};
+use cairn_exec::job::{CANCELLED_MESSAGE, Job, JobId, JobKind, JobState, JobStatus, QueueName};
 use cairn_exec::queue::Queue;
 use cairn_queue_redis::{Backend, Options, connect};
 use cairn_testkit::redis::{Reply, command};
@@ -36,6 +36,16 @@ pub async fn backend(url: &str, opts: &Options) -> Backend {
 
 pub fn test_job(queue: QueueName) -> Job {
     Job::new(queue, JobKind::TestConnection { data_source_id: 1 })
+}
+
+/// Queues `n` test jobs on the default queue and returns their ids in order.
+pub async fn enqueue_default(q: &Arc<dyn Queue>, n: usize) -> Vec<JobId> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let enqueued = q.enqueue(test_job(QueueName::Default), None).await.unwrap();
+        ids.push(enqueued.state.id);
+    }
+    ids
 }
 
 pub fn query_job() -> Job {
