@@ -2,19 +2,26 @@
 //! schema refresh.
 
 use crate::worker::{Failure, Outcome, Worker};
+use cairn_sources::Runner;
 use serde_json::json;
+use std::sync::Arc;
 
-/// Connects to data source `id` and runs `SELECT 1`.
-pub(crate) async fn test_connection(worker: &Worker, id: i64) -> Result<Outcome, Failure> {
+/// The runner of data source `id`.
+async fn runner_for(worker: &Worker, id: i64) -> Result<Arc<Runner>, Failure> {
     let ds = worker
         .store
         .data_source(id)
         .await
         .map_err(|e| Failure::Error(e.to_string()))?;
-    let runner = worker
+    worker
         .runners
         .get(&ds)
-        .map_err(|e| Failure::Error(e.to_string()))?;
+        .map_err(|e| Failure::Error(e.to_string()))
+}
+
+/// Connects to data source `id` and runs `SELECT 1`.
+pub(crate) async fn test_connection(worker: &Worker, id: i64) -> Result<Outcome, Failure> {
+    let runner = runner_for(worker, id).await?;
     runner
         .test_connection()
         .await
@@ -24,15 +31,7 @@ pub(crate) async fn test_connection(worker: &Worker, id: i64) -> Result<Outcome,
 
 /// Introspects data source `id` and stores its tables and columns in the schema cache.
 pub(crate) async fn refresh_schema(worker: &Worker, id: i64) -> Result<Outcome, Failure> {
-    let ds = worker
-        .store
-        .data_source(id)
-        .await
-        .map_err(|e| Failure::Error(e.to_string()))?;
-    let runner = worker
-        .runners
-        .get(&ds)
-        .map_err(|e| Failure::Error(e.to_string()))?;
+    let runner = runner_for(worker, id).await?;
     let tables = runner
         .schema()
         .await
