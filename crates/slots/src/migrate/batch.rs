@@ -26,7 +26,7 @@
 //!
 //! [`legacy`]: super::legacy
 
-use super::legacy::{Moved, Target, check_big, resolve_busy, setslot, sizes};
+use super::legacy::{Moved, Target, check_big, migrate_target, resolve_busy, setslot, sizes};
 use super::{Ctx, Step};
 use crate::client::NodeClient;
 use crate::error::SlotsError;
@@ -140,12 +140,7 @@ async fn migrate_all(
     mut pending: Vec<Vec<Vec<u8>>>,
     moved: &mut [Moved],
 ) -> Result<(), SlotsError> {
-    let (host, port) = dst
-        .addr()
-        .rsplit_once(':')
-        .ok_or_else(|| SlotsError::BadAddress {
-            addr: dst.addr().to_string(),
-        })?;
+    let (host, port) = migrate_target(dst)?;
     let link = Link {
         src,
         mig: ctx.migrate_client(src.addr()).await?,

@@ -244,12 +244,7 @@ pub async fn migrate_keys(
     let slot = mv.slot;
     let timeout_ms = ctx.opts.migrate_timeout.as_millis() as u64;
     let mig = ctx.migrate_client(src.addr()).await?;
-    let (host, port) = dst
-        .addr()
-        .rsplit_once(':')
-        .ok_or_else(|| SlotsError::BadAddress {
-            addr: dst.addr().to_string(),
-        })?;
+    let (host, port) = migrate_target(dst)?;
     let mut moved = Moved::default();
     // Big keys were checked before the slot was opened; sizes are only needed for a byte limit.
     let measure = ctx.throttle.limits_bytes();
@@ -344,6 +339,15 @@ pub(super) async fn resolve_busy(
         }
     }
     Ok(())
+}
+
+/// `MIGRATE`'s host and port arguments for moving keys to `dst`.
+pub(super) fn migrate_target(dst: &NodeClient) -> Result<(&str, &str), SlotsError> {
+    dst.addr()
+        .rsplit_once(':')
+        .ok_or_else(|| SlotsError::BadAddress {
+            addr: dst.addr().to_string(),
+        })
 }
 
 fn short(id: &str) -> &str {
