@@ -183,7 +183,7 @@ pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: Sto
         })
         .await
     };
-    match pumped {
+    let last = match pumped {
         Pumped::Stopped { stop, idle } => {
             if idle {
                 let _ = conn.close().await;
@@ -198,15 +198,18 @@ pub(crate) async fn run(source: PgSource, sql: String, tx: Sender, mut stop: Sto
                 Ok(statement) => columns_of(statement.columns()),
                 Err(_) => Vec::new(),
             };
-            send_last(&tx, Ok(Event::Columns(columns))).await;
-            send_last(&tx, Ok(Event::End)).await;
+            vec![Ok(Event::Columns(columns)), Ok(Event::End)]
         }
-        Pumped::Done { .. } => send_last(&tx, Ok(Event::End)).await,
-        Pumped::Failed(e) => send_last(&tx, Err(e)).await,
-    }
-    // User SQL may leave a transaction open or change session settings: the session is
-    // reset before another run gets it.
+        Pumped::Done { .. } => vec![Ok(Event::End)],
+        Pumped::Failed(e) => vec![Err(e)],
+    };
+    // User SQL may leave a transaction open or change session settings: the session is reset
+    // before another run gets it, and before this run reports its end, so a run that follows
+    // at once finds the session idle instead of opening a new one.
     source.release(conn).await;
+    for event in last {
+        send_last(&tx, event).await;
+    }
 }
 
 /// Cancels the query of backend `pid` from a fresh connection.

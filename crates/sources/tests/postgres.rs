@@ -243,9 +243,6 @@ async fn sessions_are_reused_only_after_a_reset() {
     )
     .await
     .unwrap();
-    // A session goes back to the pool in the background after its reset (idle sessions are
-    // reused last-in first-out): give that a moment, or the next run opens another session.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (_, rows) = query(
         &runner,
         "SELECT pg_backend_pid(), current_setting('search_path'), to_regclass('scratch') IS NULL",
