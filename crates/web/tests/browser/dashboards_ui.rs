@@ -49,16 +49,36 @@ async fn count(b: &Browser, widget: i64, script: &str) -> u64 {
     b.eval(&js).await.as_u64().unwrap_or_else(|| panic!("{js}"))
 }
 
-/// The retrieval time a widget's footer shows (`.widget-meta` at `css`).
-async fn retrieved(b: &Browser, css: &str) -> String {
+/// The retrieval time the footer of widget `widget` shows, or `None` while its result is still
+/// loading. Looked up and read in one script: the grid is redrawn on every refresh, so a footer
+/// found by one WebDriver call may be gone by the next.
+async fn retrieved(b: &Browser, widget: i64) -> Option<String> {
     b.exec(
-        "const e = document.querySelector(arguments[0]); return e ? e.dataset.retrieved : ''",
-        json!([css]),
+        "const e = document.querySelector(`[data-widget=\"${arguments[0]}\"] .widget-meta[data-retrieved]`); \
+         return e ? e.dataset.retrieved : null",
+        json!([widget]),
     )
     .await
     .as_str()
-    .unwrap_or_default()
-    .to_string()
+    .map(str::to_string)
+}
+
+/// Waits up to `limit` for widget `widget` to show a retrieval time other than `other`.
+async fn wait_retrieved(b: &Browser, widget: i64, other: Option<&str>, limit: Duration) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(t) = retrieved(b, widget)
+            .await
+            .filter(|t| Some(t.as_str()) != other)
+        {
+            return t;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "widget {widget} showed no retrieval time other than {other:?} within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,33 +253,13 @@ async fn public_dashboard_of_never_run_queries_draws_every_chart_type_and_auto_r
         d["slug"].as_str().unwrap()
     ))
     .await;
-    let meta = format!(
-        "[data-widget=\"{}\"] .widget-meta[data-retrieved]",
-        w("line")
-    );
-    b.find(&meta).await;
-    let first = retrieved(&b, &meta).await;
+    let first = wait_retrieved(&b, w("line"), None, Duration::from_secs(20)).await;
     let results_before = app.store.query(sales).await.unwrap().latest_query_data_id;
     b.select("#auto-refresh", "10").await;
-    let start = Instant::now();
-    loop {
-        // The grid is redrawn on refresh; wait for the new one's time.
-        if b.eval(&format!("return !!document.querySelector('{meta}')"))
-            .await
-            == json!(true)
-        {
-            let now = retrieved(&b, &meta).await;
-            if now != first {
-                assert!(now > first, "{now} after {first}");
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "no refresh after 60 s"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    // The grid is redrawn on refresh (footers empty until the new results arrive); wait for the
+    // new one's time. RFC 3339 UTC times from one server sort as strings in time order.
+    let now = wait_retrieved(&b, w("line"), Some(&first), Duration::from_secs(60)).await;
+    assert!(now > first, "{now} after {first}");
     assert_ne!(
         app.store.query(sales).await.unwrap().latest_query_data_id,
         results_before,
