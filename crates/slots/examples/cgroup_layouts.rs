@@ -29,13 +29,31 @@ use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, redis_cli};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-/// CPU share of each master, percent of one core. The host has 2 cores shared with other work
-/// and with the load generator, so the quotas sum to 0.7 core: every node is bound by its quota,
-/// not by the host.
-const QUOTAS: [u64; 6] = [20, 20, 10, 10, 5, 5];
-/// CFS period: 20 ms (5% of it is the kernel's 1 ms minimum quota; shorter periods keep the
-/// throttling pauses, which show in p99, short).
-const PERIOD_US: u64 = 20_000;
+/// Capacity of each master relative to the others: the CPU quota of master `i` is `WEIGHTS[i]`
+/// times a unit (see [`CpuLimits`]). They are also the "true weights" given to redis-cli and Cairn.
+const WEIGHTS: [u64; 6] = [4, 4, 2, 2, 1, 1];
+
+/// CPU quotas of the masters: `unit_pct` percent of one core per weight unit, enforced every
+/// `period_us` (the kernel's smallest quota is 1 ms, so the smallest node's quota must be at
+/// least 1 ms of the period; a node that used its quota waits for the next period, which shows
+/// in p99).
+#[derive(Clone, Copy)]
+struct CpuLimits {
+    period_us: u64,
+    unit_pct: u64,
+}
+
+/// The layout runs: quotas 8, 8, 4, 4, 2, 2% of a core (0.28 core in all) every 50 ms, so the
+/// nodes, not the host's 2 cores or the load generator, set the pace.
+const LAYOUT_LIMITS: CpuLimits = CpuLimits {
+    period_us: 50_000,
+    unit_pct: 2,
+};
+/// The apply-time runs: quotas 20, 20, 10, 10, 5, 5% every 20 ms.
+const APPLY_LIMITS: CpuLimits = CpuLimits {
+    period_us: 20_000,
+    unit_pct: 5,
+};
 const CPU_ROOT: &str = "/sys/fs/cgroup/cpu";
 /// `cpu.shares` of the benchmark's cgroups (default 1024): other work on the host (compilers)
 /// must not eat into the nodes' quotas or starve the load generator.
@@ -55,33 +73,34 @@ struct Cgroups {
     client: PathBuf,
 }
 
-fn cgroup(name: &str, quota_pct: Option<u64>) -> PathBuf {
+fn cgroup(name: &str) -> PathBuf {
     let dir = PathBuf::from(CPU_ROOT).join(name);
     std::fs::create_dir_all(&dir).expect("create cgroup (run as root, cgroup v1 cpu)");
     std::fs::write(dir.join("cpu.shares"), SHARES.to_string()).expect("cpu.shares");
-    if let Some(pct) = quota_pct {
-        std::fs::write(dir.join("cpu.cfs_period_us"), PERIOD_US.to_string())
-            .expect("cpu.cfs_period_us");
-        std::fs::write(
-            dir.join("cpu.cfs_quota_us"),
-            (PERIOD_US * pct / 100).to_string(),
-        )
-        .expect("cpu.cfs_quota_us");
-    }
     dir
 }
 
 impl Cgroups {
     fn create() -> Cgroups {
-        let dirs = QUOTAS
-            .iter()
-            .enumerate()
-            .map(|(i, pct)| cgroup(&format!("cairn-layouts-{i}"), Some(*pct)))
+        let dirs = (0..WEIGHTS.len())
+            .map(|i| cgroup(&format!("cairn-layouts-{}-{i}", std::process::id())))
             .collect();
-        let client = cgroup("cairn-layouts-client", None);
+        let client = cgroup(&format!("cairn-layouts-{}-client", std::process::id()));
         std::fs::write(client.join("cgroup.procs"), std::process::id().to_string())
             .expect("attach the load generator");
         Cgroups { dirs, client }
+    }
+
+    /// Sets every master's quota; the quota is widened first so the period can always shrink.
+    fn limit(&self, limits: CpuLimits) {
+        for (dir, w) in self.dirs.iter().zip(WEIGHTS) {
+            std::fs::write(dir.join("cpu.cfs_quota_us"), "-1").expect("cpu.cfs_quota_us");
+            std::fs::write(dir.join("cpu.cfs_period_us"), limits.period_us.to_string())
+                .expect("cpu.cfs_period_us");
+            let quota = limits.period_us * w * limits.unit_pct / 100;
+            std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())
+                .expect("cpu.cfs_quota_us");
+        }
     }
 
     fn attach(&self, cluster: &RedisCluster) {
@@ -108,7 +127,7 @@ impl Drop for Cgroups {
 fn start(flavor: Flavor) -> RedisCluster {
     RedisCluster::start(ClusterSpec {
         flavor,
-        masters: QUOTAS.len(),
+        masters: WEIGHTS.len(),
         replicas: 0,
     })
 }
@@ -130,13 +149,18 @@ fn master_ids(c: &RedisCluster, found: &Cluster) -> Vec<String> {
 
 fn weights(ids: &[String]) -> Vec<(String, f64)> {
     ids.iter()
-        .zip(QUOTAS)
-        .map(|(id, q)| (id.clone(), q as f64))
+        .zip(WEIGHTS)
+        .map(|(id, w)| (id.clone(), w as f64))
         .collect()
 }
 
-fn bench_config(keys: u64, secs: u64) -> BenchConfig {
-    let mut cfg = BenchConfig::new(KeySpace::spread("z:", keys));
+/// Key namings of the layout runs: where the hottest keys land decides how far a count-balanced
+/// layout is from proportional, so each naming is a different cluster.
+const PREFIXES: &str = "z:,a:,k:,key:,x:,user:,s:";
+
+/// The closed-loop load: 64 clients x pipeline 8.
+fn bench_config(prefix: &str, keys: u64, secs: u64) -> BenchConfig {
+    let mut cfg = BenchConfig::new(KeySpace::spread(prefix, keys));
     cfg.zipf = 0.99;
     cfg.read_ratio = 0.8;
     cfg.clients = 64;
@@ -291,28 +315,23 @@ async fn cairn_layout(
     n
 }
 
-#[derive(Default)]
-struct Samples {
-    ops: Vec<f64>,
-    p99: Vec<f64>,
-    skew: Vec<f64>,
-}
-
-impl Samples {
-    fn add(&mut self, r: &BenchReport, addrs: &[String]) {
-        self.ops.push(r.ops_per_sec);
-        self.p99.push(r.latency.p99_us as f64 / 1000.0);
-        self.skew.push(skew(r, addrs));
-    }
-}
+/// Open-loop clients of the capacity search: each sends one request at a time, so a request
+/// waits only for its own node.
+const OPEN_CLIENTS: usize = 512;
+/// A layout keeps up with an offered rate while p99 (counted from when requests were due)
+/// stays under this; past its capacity the backlog grows and p99 runs to seconds.
+const SLO_P99_MS: f64 = 100.0;
+/// The rate ladder of the capacity search: 10% steps, then one 5% step between the last rate
+/// kept up with and the first one missed.
+const STEP: f64 = 1.1;
 
 /// Max/mean over nodes of requests served per unit of CPU quota (1.0: every node busy in
 /// proportion to its capacity). Robust to host noise, unlike ops/s.
 fn skew(r: &BenchReport, addrs: &[String]) -> f64 {
     let per: Vec<f64> = addrs
         .iter()
-        .zip(QUOTAS)
-        .map(|(a, q)| r.per_node.get(a).copied().unwrap_or(0) as f64 / q as f64)
+        .zip(WEIGHTS)
+        .map(|(a, w)| r.per_node.get(a).copied().unwrap_or(0) as f64 / w as f64)
         .collect();
     let mean = per.iter().sum::<f64>() / per.len() as f64;
     per.iter().copied().fold(0.0, f64::max) / mean
@@ -324,10 +343,184 @@ fn median(v: &[f64]) -> f64 {
     v[v.len() / 2]
 }
 
-fn range(v: &[f64]) -> String {
-    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = v.iter().copied().fold(0.0, f64::max);
-    format!("{lo:.0}-{hi:.0}")
+/// What one layout sustains: the highest offered rate it kept up with, and the p99 and
+/// served/quota skew there.
+#[derive(Clone, Copy, Default)]
+struct Sustained {
+    rate: f64,
+    p99_ms: f64,
+    skew: f64,
+}
+
+/// CPU seconds this process (the load generator) has used so far, from `/proc/self/stat`.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    // Fields after the command name (which may hold spaces): utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')').expect("stat format") + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap_or(0.0) + f[12].parse::<f64>().unwrap_or(0.0);
+    ticks / 100.0
+}
+
+/// Whether the layout kept up with the rate of `r` for a `secs`-second run.
+fn kept_up(r: &BenchReport, secs: u64) -> bool {
+    r.latency.p99_us as f64 / 1000.0 <= SLO_P99_MS && r.elapsed_secs <= secs as f64 + 0.5
+}
+
+/// Climbs the rate ladder from `from` (down first if the layout cannot keep up with `from`)
+/// and returns the highest rate the layout kept up with.
+async fn sustained(
+    seed: &str,
+    cfg: &BenchConfig,
+    from: f64,
+    addrs: &[String],
+    name: &str,
+) -> Sustained {
+    let secs = cfg.duration.as_secs();
+    let try_rate = |rate: f64| {
+        let mut c = cfg.clone();
+        c.rate = Some(rate);
+        async move {
+            let cpu = cpu_secs();
+            let r = load(seed, &c).await;
+            let ok = kept_up(&r, secs);
+            println!(
+                "    {name:<20} offered {rate:>7.0}/s: {:>7.0} ops/s  p99 {:>8.2} ms  served/quota {:.2}  generator {:.2} cores  {}",
+                r.ops_per_sec,
+                r.latency.p99_us as f64 / 1000.0,
+                skew(&r, addrs),
+                (cpu_secs() - cpu) / r.elapsed_secs,
+                if ok { "kept up" } else { "fell behind" }
+            );
+            (ok, r)
+        }
+    };
+    let record = |rate: f64, r: &BenchReport| Sustained {
+        rate,
+        p99_ms: r.latency.p99_us as f64 / 1000.0,
+        skew: skew(r, addrs),
+    };
+    let mut rate = from;
+    let (mut ok, mut r) = try_rate(rate).await;
+    while !ok && rate > from / 8.0 {
+        rate /= STEP;
+        (ok, r) = try_rate(rate).await;
+    }
+    let mut best = record(rate, &r);
+    loop {
+        rate *= STEP;
+        let (ok, r) = try_rate(rate).await;
+        if !ok {
+            break;
+        }
+        best = record(rate, &r);
+    }
+    let mid = best.rate * STEP.sqrt();
+    let (ok, r) = try_rate(mid).await;
+    if ok {
+        best = record(mid, &r);
+    }
+    best
+}
+
+/// One key naming's results: per layout what it sustains, and the moves that made it.
+struct LayoutRun {
+    prefix: String,
+    sustained: [Sustained; 4],
+    moves: [usize; 4],
+}
+
+const LAYOUTS: [&str; 4] = ["even", "redis-cli weighted", "cairn origin", "cairn load"];
+
+/// A fresh cluster with `keys` keys named `prefix<i>`; the sustained rate of each layout.
+async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> LayoutRun {
+    let c = start(Flavor::Redis);
+    let seed = c.seed();
+    let found = Cluster::discover(&seed).await.expect("discover");
+    let mut cfg = bench_config(prefix, keys, secs);
+    populate(&found, &cfg.keys, 100, 100, 32)
+        .await
+        .expect("populate");
+    let ids = master_ids(&c, &found);
+    let addrs: Vec<String> = c.nodes().iter().map(|n| n.addr()).collect();
+    groups.limit(LAYOUT_LIMITS);
+    groups.attach(&c);
+
+    // The access log for the load plan: per-slot reads and writes of this very load.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("access.log");
+    let mut logged = cfg.clone();
+    logged.duration = Duration::from_secs(4);
+    logged.access_log = Some(log_path.clone());
+    let log_secs = load(&seed, &logged).await.elapsed_secs;
+
+    // Open loop from here on; the ladder starts at the even layout's closed-loop throughput.
+    cfg.clients = OPEN_CLIENTS;
+    cfg.pipeline = 1;
+    let closed = load(&seed, &cfg).await.ops_per_sec;
+    println!("  keys {prefix}0..: closed loop on the even layout {closed:.0} ops/s");
+    let mut run = LayoutRun {
+        prefix: prefix.to_string(),
+        sustained: [Sustained::default(); 4],
+        moves: [0; 4],
+    };
+    let even = found.ownership();
+    for (i, name) in LAYOUTS.iter().enumerate() {
+        run.moves[i] = match i {
+            0 => 0,
+            1 => {
+                redis_cli_weighted(&seed, &ids);
+                diff(&even, &ownership(&seed).await).len()
+            }
+            2 => cairn_layout(&seed, &ids, Mode::Origin, None).await,
+            _ => cairn_layout(&seed, &ids, Mode::Load, Some((log_path.clone(), log_secs))).await,
+        };
+        converge(&seed).await;
+        let from = run.sustained[..i]
+            .iter()
+            .map(|s| s.rate / (STEP * STEP))
+            .fold(closed * 0.8, f64::max);
+        run.sustained[i] = sustained(&seed, &cfg, from, &addrs, name).await;
+    }
+    run
+}
+
+fn print_layouts(runs: &[LayoutRun], keys: u64, secs: u64) {
+    println!(
+        "\nsustained open-loop rate (p99 <= {SLO_P99_MS} ms), {keys} keys, {OPEN_CLIENTS} clients x 1, {secs} s per step:"
+    );
+    println!(
+        "keys          even             redis-cli weighted      cairn origin            cairn load              load/redis-cli"
+    );
+    for r in runs {
+        let cells: Vec<String> = (0..4)
+            .map(|i| {
+                let s = r.sustained[i];
+                format!("{:>6.0} ({:>5.1} ms {:.2})", s.rate, s.p99_ms, s.skew)
+            })
+            .collect();
+        println!(
+            "{:<8} {}   {:.2}x   moves {:?}",
+            r.prefix,
+            cells.join("  "),
+            r.sustained[3].rate / r.sustained[1].rate,
+            &r.moves[1..]
+        );
+    }
+    let ratios: Vec<f64> = runs
+        .iter()
+        .map(|r| r.sustained[3].rate / r.sustained[1].rate)
+        .collect();
+    let origin: Vec<f64> = runs
+        .iter()
+        .map(|r| r.sustained[2].rate / r.sustained[1].rate)
+        .collect();
+    println!(
+        "cairn load / redis-cli weighted: median {:.2}x over {} key namings {ratios:.2?}; cairn origin / redis-cli: median {:.2}x",
+        median(&ratios),
+        runs.len(),
+        median(&origin)
+    );
 }
 
 /// Runs a load while `work` runs; returns the load report.
@@ -368,15 +561,11 @@ async fn load_during<F: std::future::Future<Output = f64>>(
     (secs, worst)
 }
 
-#[tokio::main]
-async fn main() {
-    let cycles = env_or("CYCLES", 2) as usize;
-    let runs = env_or("RUNS", 2) as usize;
-    let secs = env_or("SECS", 6);
-    let keys = env_or("KEYS", 200_000);
-    let cfg = bench_config(keys, secs);
-    let groups = Cgroups::create();
-
+/// The time to apply the same moves (those of redis-cli's weighted rebalance from the even
+/// layout) with redis-cli and Cairn legacy, interleaved over `cycles`, then under the closed-loop
+/// load with and without throttles, then Cairn atomic on Valkey 9 with the same quotas.
+async fn apply_times(groups: &Cgroups, keys: u64, cycles: usize) {
+    let cfg = bench_config("z:", keys, 6);
     let c = start(Flavor::Redis);
     let seed = c.seed();
     let found = Cluster::discover(&seed).await.expect("discover");
@@ -384,118 +573,56 @@ async fn main() {
         .await
         .expect("populate");
     let ids = master_ids(&c, &found);
-    let addrs: Vec<String> = c.nodes().iter().map(|n| n.addr()).collect();
     let even = found.ownership();
+    groups.limit(APPLY_LIMITS);
     groups.attach(&c);
-    println!(
-        "6 Redis 7 masters, CPU quotas {QUOTAS:?}% of a core (period {PERIOD_US} us), {keys} keys, \
-         Zipf 0.99, 80% reads, 64 clients x pipeline 8, {runs} x {secs} s per layout and cycle, {cycles} cycles"
-    );
-
-    // The access log for the load plan: per-slot reads and writes of this very load.
-    let dir = tempfile::tempdir().expect("tempdir");
-    let log_path = dir.path().join("access.log");
-    let mut logged = cfg.clone();
-    logged.duration = Duration::from_secs(4);
-    logged.access_log = Some(log_path.clone());
-    let log_secs = load(&seed, &logged).await.elapsed_secs;
-
-    let names = ["even", "redis-cli weighted", "cairn origin", "cairn load"];
-    let mut results: Vec<Samples> = (0..names.len()).map(|_| Samples::default()).collect();
-    let mut cli_secs = Vec::new();
-    let mut legacy_secs = Vec::new();
-    let mut cli_moves = Vec::new();
-    let mut plan_moves = [0usize; 2];
+    let (mut cli_secs, mut legacy_secs, mut cli_moves) = (Vec::new(), Vec::new(), Vec::new());
     for cycle in 0..cycles {
-        for (i, name) in names.iter().enumerate() {
-            match i {
-                0 => {}
-                1 => {
-                    let t = redis_cli_weighted(&seed, &ids);
-                    cli_moves = diff(&even, &ownership(&seed).await);
-                    cli_secs.push(t);
-                    println!(
-                        "cycle {cycle}: redis-cli weighted rebalance: {} moves in {t:.2} s",
-                        cli_moves.len()
-                    );
-                }
-                2 => plan_moves[0] = cairn_layout(&seed, &ids, Mode::Origin, None).await,
-                _ => {
-                    plan_moves[1] =
-                        cairn_layout(&seed, &ids, Mode::Load, Some((log_path.clone(), log_secs)))
-                            .await
-                }
-            }
-            for _ in 0..runs {
-                let r = load(&seed, &cfg).await;
-                println!(
-                    "cycle {cycle}: {name:<20} {:>8.0} ops/s  p99 {:>6.2} ms  served/quota max/mean {:.2}  per node {:?}",
-                    r.ops_per_sec,
-                    r.latency.p99_us as f64 / 1000.0,
-                    skew(&r, &addrs),
-                    addrs
-                        .iter()
-                        .map(|a| r.per_node.get(a).copied().unwrap_or(0))
-                        .collect::<Vec<_>>()
-                );
-                results[i].add(&r, &addrs);
-            }
-        }
-        // Back to the even layout, then the redis-cli moves again with Cairn legacy (no load).
-        cairn_apply(
-            &seed,
-            diff(&ownership(&seed).await, &even),
-            Method::Legacy,
-            Limits::default(),
-        )
-        .await;
+        let t = redis_cli_weighted(&seed, &ids);
+        cli_moves = diff(&even, &ownership(&seed).await);
+        cli_secs.push(t);
+        restore(&seed, &even).await;
         let t = cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()).await;
         legacy_secs.push(t);
+        restore(&seed, &even).await;
         println!(
-            "cycle {cycle}: cairn legacy, the same {} moves: {t:.2} s",
-            cli_moves.len()
+            "cycle {cycle}: the same {} moves: redis-cli {:.2} s, cairn legacy {t:.2} s",
+            cli_moves.len(),
+            cli_secs[cycle]
         );
-        cairn_apply(
-            &seed,
-            diff(&ownership(&seed).await, &even),
-            Method::Legacy,
-            Limits::default(),
-        )
-        .await;
     }
 
     // Client p99 while the same moves run, from the even layout each time.
     let (t_cli_load, r_cli) =
         load_during(&seed, &cfg, async { redis_cli_weighted(&seed, &ids) }).await;
     restore(&seed, &even).await;
-    let (t_fast, r_fast) = load_during(
-        &seed,
-        &cfg,
-        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()),
-    )
-    .await;
-    restore(&seed, &even).await;
-    let slow = Limits {
-        keys_per_sec: Some(10_000.0),
-        parallel: None,
-    };
-    let (t_slow, r_slow) = load_during(
-        &seed,
-        &cfg,
-        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, slow),
-    )
-    .await;
-    restore(&seed, &even).await;
-    let gentle = Limits {
-        keys_per_sec: Some(10_000.0),
-        parallel: Some(16),
-    };
-    let (t_gentle, r_gentle) = load_during(
-        &seed,
-        &cfg,
-        cairn_apply(&seed, cli_moves.clone(), Method::Legacy, gentle),
-    )
-    .await;
+    let mut under_load = vec![("redis-cli", t_cli_load, r_cli)];
+    for (name, limits) in [
+        ("cairn legacy, unthrottled", Limits::default()),
+        (
+            "cairn legacy, 10k keys/s",
+            Limits {
+                keys_per_sec: Some(10_000.0),
+                parallel: None,
+            },
+        ),
+        (
+            "cairn, 10k keys/s, par. 16",
+            Limits {
+                keys_per_sec: Some(10_000.0),
+                parallel: Some(16),
+            },
+        ),
+    ] {
+        let (t, r) = load_during(
+            &seed,
+            &cfg,
+            cairn_apply(&seed, cli_moves.clone(), Method::Legacy, limits),
+        )
+        .await;
+        restore(&seed, &even).await;
+        under_load.push((name, t, r));
+    }
     drop(c);
 
     // Cairn atomic on Valkey 9 with the same quotas, keys and moves (node i -> node i).
@@ -525,31 +652,6 @@ async fn main() {
         }
     };
 
-    println!(
-        "\nlayout                 ops/s (median, range)     p99 ms (median, range)   served/quota max/mean   moves"
-    );
-    for (i, name) in names.iter().enumerate() {
-        let moves = match i {
-            1 => cli_moves.len().to_string(),
-            2 => plan_moves[0].to_string(),
-            3 => plan_moves[1].to_string(),
-            _ => "-".into(),
-        };
-        println!(
-            "{name:<22} {:>8.0} ({:>13})   {:>6.2} ({:>11})   {:>5.2}                  {moves}",
-            median(&results[i].ops),
-            range(&results[i].ops),
-            median(&results[i].p99),
-            range(&results[i].p99),
-            median(&results[i].skew),
-        );
-    }
-    let base = median(&results[1].ops);
-    println!(
-        "cairn load / redis-cli weighted throughput: {:.2}x; cairn origin / redis-cli: {:.2}x",
-        median(&results[3].ops) / base,
-        median(&results[2].ops) / base
-    );
     let (cli, legacy) = (median(&cli_secs), median(&legacy_secs));
     println!(
         "\nthe same {} moves (redis-cli's weighted rebalance), no load: redis-cli {cli:.2} s {cli_secs:.2?}, \
@@ -560,17 +662,34 @@ async fn main() {
             ", cairn atomic (Valkey 9) {a:.2} s"
         ))
     );
-    println!("under load (worst 1-s slice during the migration):");
-    for (name, t, r) in [
-        ("redis-cli", t_cli_load, &r_cli),
-        ("cairn legacy, unthrottled", t_fast, &r_fast),
-        ("cairn legacy, 10k keys/s", t_slow, &r_slow),
-        ("cairn, 10k keys/s, par. 16", t_gentle, &r_gentle),
-    ] {
+    println!(
+        "under load (64 clients x pipeline 8, closed loop; worst 1-s slice during the migration):"
+    );
+    for (name, t, r) in under_load {
         println!(
             "  {name:<26} {t:>6.2} s   p99 {:>7.2} ms   {:>8.0} ops/s",
             r.latency.p99_us as f64 / 1000.0,
             r.ops_per_sec
         );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let keys = env_or("KEYS", 200_000);
+    let secs = env_or("SECS", 3);
+    let part = std::env::var("PART").unwrap_or_else(|_| "all".into());
+    let groups = Cgroups::create();
+    println!("6 Redis 7 masters of weights {WEIGHTS:?}, {keys} keys, Zipf 0.99, 80% reads");
+    if part == "all" || part == "layouts" {
+        let prefixes = std::env::var("PREFIXES").unwrap_or_else(|_| PREFIXES.into());
+        let mut runs = Vec::new();
+        for prefix in prefixes.split(',') {
+            runs.push(layouts(&groups, prefix, keys, secs).await);
+        }
+        print_layouts(&runs, keys, secs);
+    }
+    if part == "all" || part == "apply" {
+        apply_times(&groups, keys, env_or("CYCLES", 2) as usize).await;
     }
 }

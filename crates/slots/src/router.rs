@@ -18,7 +18,7 @@ use crate::slot::SLOTS;
 use futures::future::join_all;
 use redis::aio::MultiplexedConnection;
 use redis::{Cmd, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -127,6 +127,22 @@ impl Router {
     /// router does not know (a database number, a password).
     pub fn insert_connection(&mut self, addr: &str, conn: MultiplexedConnection) {
         self.conns.insert(addr.into(), conn);
+    }
+
+    /// Opens a connection to every address the slot map names now, so that the first requests
+    /// do not pay for connecting.
+    ///
+    /// # Errors
+    /// The first address that could not be reached.
+    pub async fn connect_all(&mut self) -> RedisResult<()> {
+        let addrs: HashSet<Arc<str>> = {
+            let owners = self.map.owners.read().unwrap_or_else(|e| e.into_inner());
+            owners.iter().cloned().collect()
+        };
+        for addr in addrs {
+            self.conn(&addr).await?;
+        }
+        Ok(())
     }
 
     async fn conn(&mut self, addr: &Arc<str>) -> RedisResult<MultiplexedConnection> {

@@ -45,6 +45,11 @@ pub struct BenchArgs {
     /// Requests per client per round trip.
     #[arg(long, default_value_t = 8)]
     pub pipeline: usize,
+    /// Open loop: offer this many requests per second in total, whatever the answers (latency
+    /// then counts from when each request was due). Without it, each client sends its next
+    /// pipeline as soon as the last one is answered (closed loop).
+    #[arg(long)]
+    pub rate: Option<f64>,
     /// How long to run, e.g. 30s, 2m.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -68,6 +73,11 @@ pub struct BenchArgs {
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(0.0..=1.0).contains(&args.read_ratio) {
         anyhow::bail!("--read-ratio {} must be between 0 and 1", args.read_ratio);
+    }
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        anyhow::bail!("--rate {rate} must be a positive number of requests per second");
     }
     let cluster = Cluster::discover(&args.seed).await?;
     let key_count = args.populate.unwrap_or(args.keys);
@@ -103,6 +113,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     };
     cfg.access_log = args.access_log;
     cfg.seed = args.rng_seed;
+    cfg.rate = args.rate;
     let report = run_bench(&cluster, &cfg)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;
@@ -125,9 +136,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn render(r: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
+    let offered = r
+        .offered_per_sec
+        .map_or(String::new(), |o| format!(" of {} offered", fmt::count(o)));
     writeln!(
         out,
-        "{} ops in {:.2} s: {} ops/s ({} reads, {} writes, {} errors)",
+        "{} ops in {:.2} s: {} ops/s{offered} ({} reads, {} writes, {} errors)",
         r.ops,
         r.elapsed_secs,
         fmt::count(r.ops_per_sec),

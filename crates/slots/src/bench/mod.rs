@@ -6,8 +6,15 @@
 //! in flight, and routes every request itself through a [`Router`], following `MOVED` and `ASK`
 //! while slots migrate.
 //!
-//! Latency is measured per request from the moment its pipeline is sent until its final answer
-//! (including any redirect rounds), recorded in one HDR histogram per client and merged at the end.
+//! Two ways to load: a closed loop (each client sends its next pipeline as soon as the last one is
+//! answered: it measures how fast the cluster can go) and an open loop at a fixed offered rate
+//! ([`BenchConfig::rate`]: it measures whether the cluster keeps up with a given demand, the way
+//! an application's traffic arrives whether or not a node is slow).
+//!
+//! Latency is measured per request until its final answer (including any redirect rounds), from
+//! the moment its pipeline is sent (closed loop) or was due (open loop, so a backlog shows in the
+//! latency instead of being hidden by sending less: no coordinated omission), recorded in one HDR
+//! histogram per client and merged at the end.
 
 pub mod access_log;
 pub mod keys;
@@ -47,6 +54,9 @@ pub struct BenchConfig {
     pub access_log: Option<PathBuf>,
     /// Seed of the random generators (client `i` uses `seed + i`).
     pub seed: u64,
+    /// Open loop: requests per second offered in total, spread evenly over the clients, each
+    /// pipeline due at a fixed time; `None` for a closed loop.
+    pub rate: Option<f64>,
 }
 
 impl BenchConfig {
@@ -66,6 +76,7 @@ impl BenchConfig {
             },
             access_log: None,
             seed: 1,
+            rate: None,
         }
     }
 }
@@ -102,6 +113,8 @@ pub struct BenchReport {
     pub elapsed_secs: f64,
     /// `ops / elapsed_secs`.
     pub ops_per_sec: f64,
+    /// The open-loop rate offered, requests per second (`None`: closed loop).
+    pub offered_per_sec: Option<f64>,
     /// Latency of successful requests.
     pub latency: Latency,
     /// `MOVED` redirections followed.
@@ -150,23 +163,46 @@ pub async fn run(cluster: &Cluster, cfg: &BenchConfig) -> Result<BenchReport, St
         }
         None => None,
     };
+    if let Some(rate) = cfg.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        return Err(format!(
+            "the rate {rate} must be a positive number of requests per second"
+        ));
+    }
+    // Every client connects to every node before the clock starts.
+    let clients = cfg.clients.max(1);
+    let mut routers: Vec<Router> = (0..clients)
+        .map(|_| Router::new(map.clone(), cfg.timeouts))
+        .collect();
+    for r in futures::future::join_all(routers.iter_mut().map(Router::connect_all)).await {
+        r.map_err(|e| format!("cannot connect to the cluster: {e}"))?;
+    }
     let start = Instant::now();
     let deadline = start + cfg.duration;
     let mut tasks = Vec::new();
-    for c in 0..cfg.clients.max(1) {
+    for (c, router) in routers.into_iter().enumerate() {
         let pattern = AccessPattern::new(
             cfg.keys.len(),
             cfg.zipf,
             cfg.read_ratio,
             cfg.seed + c as u64,
         )?;
-        let router = Router::new(map.clone(), cfg.timeouts);
         let log = log.as_ref().map(AccessLog::writer);
+        // Open loop: client `c` is due every `interval`, offset by `c / clients` of it.
+        let pacing = cfg.rate.map(|rate| {
+            let interval = Duration::from_secs_f64((cfg.pipeline.max(1) * clients) as f64 / rate);
+            (
+                start + interval.mul_f64(c as f64 / clients as f64),
+                interval,
+            )
+        });
         tasks.push(tokio::spawn(client_loop(
             cfg.clone(),
             pattern,
             router,
             log,
+            pacing,
             deadline,
         )));
     }
@@ -199,6 +235,7 @@ pub async fn run(cluster: &Cluster, cfg: &BenchConfig) -> Result<BenchReport, St
     }
     report.elapsed_secs = start.elapsed().as_secs_f64();
     report.ops_per_sec = report.ops as f64 / report.elapsed_secs.max(1e-9);
+    report.offered_per_sec = cfg.rate;
     report.latency = Latency {
         p50_us: hist.value_at_quantile(0.50),
         p99_us: hist.value_at_quantile(0.99),
@@ -218,6 +255,7 @@ async fn client_loop(
     mut pattern: AccessPattern,
     mut router: Router,
     mut log: Option<access_log::AccessLogWriter>,
+    mut pacing: Option<(Instant, Duration)>,
     deadline: Instant,
 ) -> ClientResult {
     let mut r = ClientResult {
@@ -232,7 +270,21 @@ async fn client_loop(
     };
     let mut n: u64 = 0;
     let depth = cfg.pipeline.max(1);
-    while Instant::now() < deadline {
+    loop {
+        // Latency counts from when the pipeline was due (open loop) or is sent (closed loop).
+        let sent = match &mut pacing {
+            Some((due, interval)) => {
+                let this = *due;
+                if this >= deadline {
+                    break;
+                }
+                tokio::time::sleep_until(this.into()).await;
+                *due += *interval;
+                this
+            }
+            None if Instant::now() >= deadline => break,
+            None => Instant::now(),
+        };
         let mut batch = Vec::with_capacity(depth);
         let mut ops = Vec::with_capacity(depth);
         for _ in 0..depth {
@@ -253,7 +305,6 @@ async fn client_loop(
             batch.push((slot, cmd));
             ops.push(op);
         }
-        let sent = Instant::now();
         let answers = router.query_batch(batch).await;
         let micros = sent.elapsed().as_micros() as u64;
         for (answer, op) in answers.into_iter().zip(ops) {
