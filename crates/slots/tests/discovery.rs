@@ -24,6 +24,7 @@ async fn discovers_masters_replicas_and_versions() {
                 Flavor::Valkey8 => {
                     assert_eq!((server.kind, server.major), (ServerKind::Valkey, 8))
                 }
+                Flavor::Redis8 => assert_eq!((server.kind, server.major), (ServerKind::Redis, 8)),
             }
             if !n.line.is_master() {
                 let master = n.line.master_id.as_deref().unwrap();

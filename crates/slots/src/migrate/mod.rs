@@ -18,7 +18,7 @@
 //! # Layout
 //! - [`legacy`]: the `SETSLOT`/`MIGRATE` protocol, idempotent for resume.
 //! - [`batch`]: the same protocol for many slots at once, for a fresh apply.
-//! - [`atomic`]: Valkey 9 `CLUSTER MIGRATESLOTS`.
+//! - [`atomic`]: Valkey 9 `CLUSTER MIGRATESLOTS` and Redis 8.4 `CLUSTER MIGRATION IMPORT`.
 //! - [`journal`]: the crash journal.
 //! - [`throttle`]: keys/s and bytes/s limits shared by all moves.
 
@@ -31,7 +31,6 @@ pub mod throttle;
 use crate::client::NodeClient;
 use crate::cluster::Cluster;
 use crate::error::SlotsError;
-use crate::info::AtomicMigration;
 use cairn_slots_planner::{Move, Ownership, Plan, apply_moves};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -50,7 +49,8 @@ pub enum Method {
     Auto,
     /// `SETSLOT`/`MIGRATE`.
     Legacy,
-    /// `CLUSTER MIGRATESLOTS` (Valkey 9+).
+    /// The server's atomic slot migration: `CLUSTER MIGRATESLOTS` (Valkey 9+) or
+    /// `CLUSTER MIGRATION IMPORT` (Redis 8.4+), on every master.
     Atomic,
 }
 
@@ -289,15 +289,14 @@ pub struct ApplyReport {
 
 fn choose_method(cluster: &Cluster, opts: &ApplyOptions) -> Result<&'static str, SlotsError> {
     let throttled = opts.max_keys_per_sec.is_some() || opts.max_bytes_per_sec.is_some();
-    let atomic_everywhere = cluster.masters().all(|m| {
-        m.server.and_then(|s| s.atomic_migration()) == Some(AtomicMigration::ValkeyMigrateSlots)
-    });
+    let atomic_everywhere = atomic::protocol(cluster).is_some();
     match opts.method {
         Method::Legacy => Ok("legacy"),
         Method::Auto if atomic_everywhere && !throttled => Ok("atomic"),
         Method::Auto => Ok("legacy"),
         Method::Atomic if !atomic_everywhere => Err(SlotsError::refused(
-            "--method atomic needs CLUSTER MIGRATESLOTS (Valkey 9+) on every master",
+            "--method atomic needs CLUSTER MIGRATESLOTS (Valkey 9+) or CLUSTER MIGRATION IMPORT \
+             (Redis 8.4+) on every master",
             "use --method legacy or auto",
         )),
         Method::Atomic if throttled => Err(SlotsError::refused(
