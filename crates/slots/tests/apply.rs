@@ -284,3 +284,48 @@ async fn big_keys_and_unhealthy_clusters_are_refused_before_moving() {
     let err = apply(&down, &p, &opts, &Silent).await.unwrap_err();
     assert!(matches!(err, SlotsError::Unhealthy { .. }), "{err}");
 }
+
+/// Slots swapped between two masters (`A -> B` and `B -> A` in one plan, as load plans do):
+/// `MIGRATE` blocks its source until the target answers, so the two directions must never be in
+/// flight together, or each node waits for the other until `MIGRATE` times out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slots_swapped_between_two_masters_move_without_waiting_on_each_other() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let masters: Vec<String> = found.masters().map(|m| m.id().to_string()).collect();
+    let (a, b) = (&masters[0], &masters[1]);
+    let mut moves = Vec::new();
+    for (from, to) in [(a, b), (b, a)] {
+        for &slot in found.ownership().slots_of(from).iter().take(8) {
+            let keys = KeySpace::in_slot(&format!("swap{slot}:"), 3000, slot);
+            populate(&found, &keys, 64, 500, 4).await.unwrap();
+            moves.push(cairn_slots_planner::Move {
+                slot,
+                from: from.clone(),
+                to: to.clone(),
+                keys: 3000,
+                bytes: 0,
+            });
+        }
+    }
+    let cfg = MeasureConfig {
+        window: Duration::ZERO,
+        sample_keys: 0,
+        ..MeasureConfig::default()
+    };
+    let snap = measure(&found, &cfg).await.unwrap();
+    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
+    p.moves = moves;
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ApplyOptions::new(dir.path().join("journal"));
+    opts.method = Method::Legacy;
+    opts.migrate_timeout = Duration::from_secs(2);
+    let report = apply(&found, &p, &opts, &Silent).await.unwrap();
+    assert_eq!((report.moves, report.keys), (16, 16 * 3000));
+    let after = Cluster::discover(&c.seed()).await.unwrap();
+    assert_eq!(
+        after.ownership(),
+        apply_moves(&found.ownership(), &p.moves).unwrap()
+    );
+    assert_eq!(dbsize_sum(&c), 16 * 3000);
+}

@@ -481,6 +481,39 @@ fn batches(moves: &[Move], size: usize) -> Vec<Vec<&Move>> {
     out
 }
 
+/// Which nodes are sources and which are targets of the moves in flight. `MIGRATE` blocks its
+/// source until the target has restored the keys, so a node must not be a source and a target
+/// at once: `A -> B` beside `B -> A` (or any cycle) would have every node wait for another until
+/// `MIGRATE` times out, and a chain `A -> B -> C` makes `A` wait for `B`'s own migration.
+#[derive(Default)]
+struct Roles {
+    sources: HashMap<String, usize>,
+    targets: HashMap<String, usize>,
+}
+
+impl Roles {
+    /// Whether a move `from -> to` may start beside the ones in flight.
+    fn admits(&self, from: &str, to: &str) -> bool {
+        !self.targets.contains_key(from) && !self.sources.contains_key(to)
+    }
+
+    fn enter(&mut self, from: &str, to: &str) {
+        *self.sources.entry(from.to_string()).or_default() += 1;
+        *self.targets.entry(to.to_string()).or_default() += 1;
+    }
+
+    fn leave(&mut self, from: &str, to: &str) {
+        for (map, node) in [(&mut self.sources, from), (&mut self.targets, to)] {
+            if let Some(n) = map.get_mut(node) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(node);
+                }
+            }
+        }
+    }
+}
+
 /// One unit: a batch on a fresh apply, else one slot with its state probes.
 async fn move_unit(ctx: &Ctx<'_>, unit: &[&Move]) -> Result<Vec<legacy::Moved>, SlotsError> {
     match unit {
@@ -505,22 +538,24 @@ async fn run_legacy(
     } else {
         1
     };
-    let mut queue = batches(todo, size).into_iter().peekable();
+    let mut queue = batches(todo, size);
+    let mut roles = Roles::default();
     let mut running = FuturesUnordered::new();
     let mut in_flight = 0usize;
     let mut first_error: Option<SlotsError> = None;
     loop {
         while first_error.is_none() {
-            let Some(next) = queue.peek() else {
+            // The first unit, in plan order, within the parallel limit whose nodes keep their
+            // roles: see [`Roles`].
+            let Some(i) = queue.iter().position(|u| {
+                (in_flight == 0 || in_flight + u.len() <= limit)
+                    && roles.admits(&u[0].from, &u[0].to)
+            }) else {
                 break;
             };
-            if in_flight > 0 && in_flight + next.len() > limit {
-                break;
-            }
-            let Some(unit) = queue.next() else {
-                break;
-            };
+            let unit = queue.remove(i);
             in_flight += unit.len();
+            roles.enter(&unit[0].from, &unit[0].to);
             for m in &unit {
                 ctx.progress.move_started(m);
             }
@@ -533,6 +568,7 @@ async fn run_legacy(
             break;
         };
         in_flight -= unit.len();
+        roles.leave(&unit[0].from, &unit[0].to);
         match result {
             Ok(moved) => {
                 let done: Vec<Record> =
