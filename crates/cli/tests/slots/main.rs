@@ -1,5 +1,6 @@
 //! `cairn slots ...` run as the built binary against real clusters.
 
+mod redis8;
 mod valkey8;
 
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
