@@ -3,8 +3,9 @@
 //! the same drain (same slots leave the same node; redis-cli picks its own split between the two
 //! receivers), with empty slots and with 100k small keys spread over all slots (about 33.3k of
 //! them move). The two tools run on fresh, identical clusters, interleaved, `ROUNDS` times
-//! (default 2), and the ratio of the medians is printed. Cairn's atomic path (Valkey 9, needs
-//! `CAIRN_VALKEY_SERVER`) is timed once per key count for reference.
+//! (default 2), and the ratio of the medians is printed. Cairn's atomic path is timed once per
+//! key count for reference, on Valkey 9 (`CLUSTER MIGRATESLOTS`, when `CAIRN_VALKEY_SERVER` is
+//! set) and on Redis 8.6 (`CLUSTER MIGRATION IMPORT`, when `CAIRN_REDIS8_SERVER` is set).
 //!
 //! `cargo run --release -p cairn-slots --example apply_speed`
 
@@ -118,6 +119,9 @@ async fn main() {
         );
         if std::env::var_os("CAIRN_VALKEY_SERVER").is_some() {
             cairn(Flavor::Valkey, Method::Atomic, keys).await;
+        }
+        if std::env::var_os("CAIRN_REDIS8_SERVER").is_some() {
+            cairn(Flavor::Redis8, Method::Atomic, keys).await;
         }
     }
 }
