@@ -3,7 +3,8 @@
 //! This is the part the Rust cluster clients get wrong: with one slot migrating and many requests
 //! in flight, redis-rs 1.8 stalls after a few concurrent `ASK` redirections. Here every request
 //! goes to the owner in a shared [`SlotMap`] over a per-node [`MultiplexedConnection`]:
-//! - `MOVED slot addr` updates the map and resends;
+//! - `MOVED slot addr` updates the map and resends (after a short pause from the third
+//!   redirection of one request on: nodes that disagree right after a move settle meanwhile);
 //! - `ASK slot addr` resends once to `addr` prefixed with `ASKING` in the same pipeline, which a
 //!   multiplexed connection writes contiguously, so no other request slips between the two;
 //! - `TRYAGAIN` (a multi-key command during a migration) and `CLUSTERDOWN` are retried after a
@@ -272,7 +273,13 @@ impl Router {
                 if let Some((addr, slot)) = err.redirect_node() {
                     self.map.set(slot, addr);
                     self.redirects.moved += 1;
-                    return Next::Resend;
+                    // Moved again and again: the nodes do not agree yet (right after a slot
+                    // changed owner); give them a moment instead of bouncing at once.
+                    return if round >= 2 {
+                        Next::Pause
+                    } else {
+                        Next::Resend
+                    };
                 }
                 Next::Done(Err(err))
             }

@@ -6,6 +6,7 @@ use cairn_slots::bench::{BenchConfig, populate, run};
 use cairn_slots::cluster::Cluster;
 use cairn_slots::stats::count_keys_in_slot;
 use cairn_testkit::redis::Flavor;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -146,4 +147,46 @@ async fn every_request_answered_while_the_slot_migrates() {
             "{flavor:?}"
         );
     }
+}
+
+/// Two masters that disagree about a slot's owner for a moment (each redirects to the other)
+/// do not fail a request: after the second redirection the router pauses between tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_outlasts_two_masters_bouncing_it_between_them() {
+    use cairn_slots::client::Timeouts;
+    use cairn_slots::router::{Router, SlotMap};
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let slot = 4000;
+    let a = found.owner(slot).unwrap().to_string();
+    let b = found
+        .masters()
+        .find(|m| m.id() != a)
+        .unwrap()
+        .id()
+        .to_string();
+    let node = |id: &str| {
+        let addr = found.masters().find(|m| m.id() == id).unwrap().addr();
+        c.nodes().iter().find(|n| n.addr() == addr).unwrap()
+    };
+    let slot_arg = slot.to_string();
+    // `a` now points at `b`, while `b` still points at `a`.
+    node(&a)
+        .command(&["CLUSTER", "SETSLOT", &slot_arg, "NODE", &b])
+        .unwrap();
+    let key = KeySpace::in_slot("bounce:", 1, slot).key(0);
+    let mut router = Router::new(Arc::new(SlotMap::from_cluster(&found)), Timeouts::default());
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(&key).arg("v");
+    let request = tokio::spawn(async move {
+        let r = router.query(slot, cmd).await;
+        (r, router.redirects)
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    node(&b)
+        .command(&["CLUSTER", "SETSLOT", &slot_arg, "NODE", &b])
+        .unwrap();
+    let (answer, redirects) = request.await.unwrap();
+    assert_eq!(answer.unwrap(), redis::Value::Okay, "{redirects:?}");
+    assert!(redirects.moved >= 3, "{redirects:?}");
 }
