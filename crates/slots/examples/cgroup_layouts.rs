@@ -1,21 +1,27 @@
-//! Slot layouts on unequal nodes: 6 Redis 7 masters capped with cgroup v1 CPU quotas, a Zipf
-//! 0.99 load with 80% reads from Cairn's own load generator, and the throughput and p99 latency
-//! after each layout:
+//! Slot layouts on unequal nodes: 6 Redis 7 masters capped with cgroup v1 CPU quotas in the
+//! ratio 4:4:2:2:1:1, a Zipf 0.99 load with 80% reads from Cairn's own load generator.
+//!
+//! Part `layouts`: for each key naming (`PREFIXES`; where the hottest keys land decides how far
+//! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
+//! each layout sustains: an open-loop load (512 clients, one request each in flight) climbs a
+//! ladder of offered rates in 10% steps until two steps in a row fall behind (p99, counted from
+//! when each request was due, above 100 ms), then one half step refines it. Layouts, in order:
 //! - `even`: the count-balanced layout `redis-cli --cluster create` leaves;
 //! - `redis-cli weighted`: `redis-cli --cluster rebalance --cluster-weight` with the true
 //!   capacities (the quota ratios);
 //! - `cairn origin` and `cairn load`: Cairn's plans with the true capacities as weights (`load`
 //!   also with per-slot load from an access log recorded by the load generator).
 //!
-//! Then the time to apply the SAME moves (those redis-cli's weighted rebalance made) with
-//! redis-cli, Cairn legacy and, on a Valkey 9 cluster with the same quotas, Cairn atomic; and the
-//! client p99 while they run, with and without `--max-keys-per-sec`.
+//! Part `apply`: the time to apply the SAME moves (those redis-cli's weighted rebalance made)
+//! with redis-cli, Cairn legacy and, on a Valkey 9 cluster with the same quotas, Cairn atomic;
+//! and the client p99 while they run, with and without `--max-keys-per-sec`.
 //!
 //! Must run as root on a host with the cgroup v1 `cpu` controller at /sys/fs/cgroup/cpu:
 //! `sudo -E cargo run --release -p cairn-slots --example cgroup_layouts`
-//! Environment: `CYCLES` (default 2: every layout measured in each cycle, interleaved), `RUNS`
-//! (load runs per layout and cycle, default 2), `SECS` (seconds per run, default 6), `KEYS`
-//! (default 200000), `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it).
+//! Environment: `PART` (`layouts`, `apply` or `all`, the default), `PREFIXES` (comma-separated
+//! key prefixes, default all seven of [`PREFIXES`]), `SECS` (seconds per ladder step, default 3),
+//! `CYCLES` (interleaved redis-cli / Cairn apply rounds, default 2), `KEYS` (default 200000),
+//! `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it).
 
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::{BenchConfig, BenchReport, populate, run as run_bench};
@@ -100,6 +106,13 @@ impl Cgroups {
             let quota = limits.period_us * w * limits.unit_pct / 100;
             std::fs::write(dir.join("cpu.cfs_quota_us"), quota.to_string())
                 .expect("cpu.cfs_quota_us");
+        }
+    }
+
+    /// Lifts every master's quota (for work the run does not measure).
+    fn unlimit(&self) {
+        for dir in &self.dirs {
+            std::fs::write(dir.join("cpu.cfs_quota_us"), "-1").expect("cpu.cfs_quota_us");
         }
     }
 
@@ -311,6 +324,13 @@ async fn cairn_layout(
     let snap = measure(&found, &cfg).await.expect("measure");
     let p = plan(&snap, &Policy::with_mode(mode)).expect("plan");
     let n = p.moves.len();
+    println!(
+        "  cairn {}: {n} moves, predicted worst/mean normalised load {:.3} -> {:.3} (lower bound {:.3})",
+        mode.as_str(),
+        p.max_mean_before,
+        p.max_mean_after,
+        p.lower_bound
+    );
     cairn_apply(seed, p.moves, Method::Legacy, Limits::default()).await;
     n
 }
@@ -368,7 +388,7 @@ fn kept_up(r: &BenchReport, secs: u64) -> bool {
 }
 
 /// Climbs the rate ladder from `from` (down first if the layout cannot keep up with `from`)
-/// and returns the highest rate the layout kept up with.
+/// and returns the highest rate the layout kept up with, refined by one half step.
 async fn sustained(
     seed: &str,
     cfg: &BenchConfig,
@@ -407,13 +427,17 @@ async fn sustained(
         (ok, r) = try_rate(rate).await;
     }
     let mut best = record(rate, &r);
-    loop {
+    // Up the ladder until two steps in a row fall behind (one can be a throttling accident).
+    let mut misses = 0;
+    while misses < 2 {
         rate *= STEP;
         let (ok, r) = try_rate(rate).await;
-        if !ok {
-            break;
+        if ok {
+            best = record(rate, &r);
+            misses = 0;
+        } else {
+            misses += 1;
         }
-        best = record(rate, &r);
     }
     let mid = best.rate * STEP.sqrt();
     let (ok, r) = try_rate(mid).await;
@@ -443,16 +467,18 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
         .expect("populate");
     let ids = master_ids(&c, &found);
     let addrs: Vec<String> = c.nodes().iter().map(|n| n.addr()).collect();
-    groups.limit(LAYOUT_LIMITS);
+    groups.limit(APPLY_LIMITS);
     groups.attach(&c);
 
-    // The access log for the load plan: per-slot reads and writes of this very load.
+    // The access log for the load plan: per-slot reads and writes of this very load (recorded
+    // under the 2.5x wider apply-time quotas: the same mix, more samples).
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("access.log");
     let mut logged = cfg.clone();
     logged.duration = Duration::from_secs(4);
     logged.access_log = Some(log_path.clone());
     let log_secs = load(&seed, &logged).await.elapsed_secs;
+    groups.limit(LAYOUT_LIMITS);
 
     // Open loop from here on; the ladder starts at the even layout's closed-loop throughput.
     cfg.clients = OPEN_CLIENTS;
@@ -466,6 +492,8 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
     };
     let even = found.ownership();
     for (i, name) in LAYOUTS.iter().enumerate() {
+        // Moves run without quotas: they are not what this part measures.
+        groups.unlimit();
         run.moves[i] = match i {
             0 => 0,
             1 => {
@@ -476,6 +504,7 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
             _ => cairn_layout(&seed, &ids, Mode::Load, Some((log_path.clone(), log_secs))).await,
         };
         converge(&seed).await;
+        groups.limit(LAYOUT_LIMITS);
         let from = run.sustained[..i]
             .iter()
             .map(|s| s.rate / (STEP * STEP))
