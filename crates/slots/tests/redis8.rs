@@ -85,6 +85,14 @@ async fn tasks(found: &Cluster, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// `DEBUG ASM-FAILPOINT channel state`: the migration task fails when it reaches `state`
+/// (`""`, `""` clears it).
+fn failpoint(channel: &str, state: &str) -> redis::Cmd {
+    let mut c = redis::cmd("DEBUG");
+    c.arg("ASM-FAILPOINT").arg(channel).arg(state);
+    c
+}
+
 /// A count-mode plan giving the first `heavy` masters weight 3: slots move from the others to
 /// them.
 async fn weighted_plan(found: &Cluster, heavy: usize, window: Duration, max_moves: usize) -> Plan {
@@ -274,11 +282,6 @@ async fn failing_import_is_cancelled_and_resume_finishes() {
     populate(&found, &keys, 32, 100, 16).await.unwrap();
     let p = weighted_plan(&found, 1, Duration::ZERO, 60).await;
     let target = found.client(&p.moves[0].to).unwrap().clone();
-    let failpoint = |channel: &str, state: &str| {
-        let mut c = redis::cmd("DEBUG");
-        c.arg("ASM-FAILPOINT").arg(channel).arg(state);
-        c
-    };
     let _: () = target
         .query(&failpoint("import-main-channel", "handshake-reply"))
         .await
@@ -305,6 +308,24 @@ async fn failing_import_is_cancelled_and_resume_finishes() {
     wait_master_keys(&c, 3000);
     all_keys_readable(&now, &keys).await;
     assert!(!journal::read(&opts.journal).unwrap().finished);
+
+    // The same plan again (nothing moved), the failing task cancelled by someone else while
+    // Cairn waits for the server's retries.
+    let canceller = {
+        let target = target.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut cancel = redis::cmd("CLUSTER");
+            cancel.arg("MIGRATION").arg("CANCEL").arg("ALL");
+            target.query::<i64>(&cancel).await.unwrap()
+        })
+    };
+    let err = apply(&found, &p, &opts, &Silent).await.unwrap_err();
+    assert_eq!(canceller.await.unwrap(), 1);
+    assert!(err.to_string().contains("was cancelled"), "{err}");
+    let now = Cluster::discover(&c.seed()).await.unwrap();
+    assert_eq!(now.ownership(), found.ownership());
+    now.require_healthy().await.unwrap();
 
     let _: () = target.query(&failpoint("", "")).await.unwrap();
     let r = resume(None, &opts, &Silent).await.unwrap();
@@ -342,4 +363,53 @@ async fn failing_import_is_cancelled_and_resume_finishes() {
     );
     wait_master_keys(&c, 3000);
     all_keys_readable(&last, &keys).await;
+}
+
+/// An apply that dies while the target retries a failing import (the future is dropped, as when
+/// the process is killed): once the fault is gone, `resume` waits for that same task (or finds
+/// its slots moved already) instead of starting a second import, and finishes the plan.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resume_after_a_crash_adopts_the_running_import() {
+    let c = redis8(0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let keys = KeySpace::spread("c:", 3000);
+    populate(&found, &keys, 32, 100, 16).await.unwrap();
+    let p = weighted_plan(&found, 1, Duration::ZERO, 60).await;
+    let target = found.client(&p.moves[0].to).unwrap().clone();
+    let _: () = target
+        .query(&failpoint("import-main-channel", "handshake-reply"))
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = ApplyOptions::new(dir.path().join("journal"));
+    let crashed = tokio::time::timeout(
+        Duration::from_millis(1500),
+        apply(&found, &p, &opts, &Silent),
+    )
+    .await;
+    assert!(crashed.is_err(), "the apply was still waiting: {crashed:?}");
+    let j = journal::read(&opts.journal).unwrap();
+    assert!(!j.finished && j.done.is_empty());
+    assert_eq!(
+        tasks(&found, &p.moves[0].to).await,
+        vec![("import".to_string(), "failed".to_string())]
+    );
+
+    let _: () = target.query(&failpoint("", "")).await.unwrap();
+    let r = resume(None, &opts, &Silent).await.unwrap();
+    assert_eq!((r.method.as_str(), r.moves), ("atomic", 60), "{r:?}");
+    assert_eq!(
+        tasks(&found, &p.moves[0].to).await,
+        vec![("import".to_string(), "completed".to_string())],
+        "one task, adopted by resume"
+    );
+    let after = Cluster::discover(&c.seed()).await.unwrap();
+    assert_eq!(
+        after.ownership(),
+        apply_moves(&found.ownership(), &p.moves).unwrap()
+    );
+    after.require_healthy().await.unwrap();
+    wait_master_keys(&c, 3000);
+    all_keys_readable(&after, &keys).await;
+    assert!(journal::read(&opts.journal).unwrap().finished);
 }
