@@ -329,3 +329,137 @@ async fn slots_swapped_between_two_masters_move_without_waiting_on_each_other() 
     );
     assert_eq!(dbsize_sum(&c), 16 * 3000);
 }
+
+/// `CLUSTER INFO` field `field` of the node at `addr`, as a number.
+fn cluster_info(c: &cairn_testkit::redis::RedisCluster, addr: &str, field: &str) -> u64 {
+    let node = c.nodes().iter().find(|n| n.addr() == addr).unwrap();
+    let text = node.command(&["CLUSTER", "INFO"]).unwrap().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// A batch's slots end their import on the target in one transaction on Redis 7: one cluster-bus
+/// broadcast for the batch instead of one per slot (each makes every node rescan all slots),
+/// and the target still ends with the highest config epoch, even starting from the lowest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_claimed_with_one_broadcast_and_the_highest_epoch() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let mut by_epoch: Vec<(u64, String, String)> = found
+        .masters()
+        .map(|m| {
+            let epoch = cluster_info(&c, m.addr(), "cluster_my_epoch");
+            (epoch, m.id().to_string(), m.addr().to_string())
+        })
+        .collect();
+    by_epoch.sort();
+    let (to, to_addr) = (by_epoch[0].1.clone(), by_epoch[0].2.clone());
+    let from = by_epoch[2].1.clone();
+    let slots: Vec<u16> = found
+        .ownership()
+        .slots_of(&from)
+        .into_iter()
+        .take(100)
+        .collect();
+    for &slot in slots.iter().take(10) {
+        let keys = KeySpace::in_slot(&format!("claim{slot}:"), 20, slot);
+        populate(&found, &keys, 16, 20, 4).await.unwrap();
+    }
+    let cfg = MeasureConfig {
+        window: Duration::ZERO,
+        sample_keys: 0,
+        ..MeasureConfig::default()
+    };
+    let snap = measure(&found, &cfg).await.unwrap();
+    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
+    p.moves = slots
+        .iter()
+        .map(|&slot| cairn_slots_planner::Move {
+            slot,
+            from: from.clone(),
+            to: to.clone(),
+            keys: 0,
+            bytes: 0,
+        })
+        .collect();
+    let pongs = cluster_info(&c, &to_addr, "cluster_stats_messages_pong_sent");
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ApplyOptions::new(dir.path().join("journal"));
+    opts.method = Method::Legacy;
+    let report = apply(&found, &p, &opts, &Silent).await.unwrap();
+    assert_eq!((report.moves, report.keys), (100, 10 * 20));
+    let sent = cluster_info(&c, &to_addr, "cluster_stats_messages_pong_sent") - pongs;
+    // Slot by slot, the target would have sent 100 broadcasts to 2 nodes; gossip replies to
+    // pings add a few.
+    assert!(sent < 50, "{sent} PONGs for one batch of 100 slots");
+    let after = Cluster::discover(&c.seed()).await.unwrap();
+    let target_epoch = cluster_info(&c, &to_addr, "cluster_my_epoch");
+    for m in after.masters().filter(|m| m.id() != to) {
+        let epoch = cluster_info(&c, m.addr(), "cluster_my_epoch");
+        assert!(
+            target_epoch > epoch,
+            "target epoch {target_epoch}, {} has {epoch}",
+            m.id()
+        );
+    }
+    assert_eq!(
+        after.ownership(),
+        apply_moves(&found.ownership(), &p.moves).unwrap()
+    );
+    assert_eq!(dbsize_sum(&c), 10 * 20);
+}
+
+/// The source with the most slots to give starts first, whatever the plan order: the sources
+/// with the most work set the pace of the apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_source_with_the_most_slots_starts_first() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let masters: Vec<String> = found.masters().map(|m| m.id().to_string()).collect();
+    let (small, big, to) = (&masters[0], &masters[1], &masters[2]);
+    let mv = |slot: u16, from: &String| cairn_slots_planner::Move {
+        slot,
+        from: from.clone(),
+        to: to.clone(),
+        keys: 0,
+        bytes: 0,
+    };
+    let own = found.ownership();
+    let mut moves: Vec<_> = own
+        .slots_of(small)
+        .into_iter()
+        .take(2)
+        .map(|s| mv(s, small))
+        .collect();
+    moves.extend(own.slots_of(big).into_iter().take(12).map(|s| mv(s, big)));
+    let cfg = MeasureConfig {
+        window: Duration::ZERO,
+        sample_keys: 0,
+        ..MeasureConfig::default()
+    };
+    let snap = measure(&found, &cfg).await.unwrap();
+    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
+    p.moves = moves;
+
+    /// Sources of moves in the order they started.
+    #[derive(Default)]
+    struct Starts(std::sync::Mutex<Vec<String>>);
+    impl cairn_slots::migrate::Progress for Starts {
+        fn move_started(&self, mv: &cairn_slots_planner::Move) {
+            self.0.lock().unwrap().push(mv.from.clone());
+        }
+    }
+    let starts = Starts::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = ApplyOptions::new(dir.path().join("journal"));
+    opts.method = Method::Legacy;
+    opts.max_parallel = 4;
+    apply(&found, &p, &opts, &starts).await.unwrap();
+    let order = starts.0.into_inner().unwrap();
+    assert_eq!(order.len(), 14);
+    assert!(order[..12].iter().all(|f| f == big), "{order:?}");
+}

@@ -2,9 +2,10 @@
 //!
 //! The protocol is [`legacy`]'s, step for step and in the same order for every slot; only the
 //! round trips are shared. For a batch of slots:
-//! 1. big-key check on the source: one pipeline of `COUNTKEYSINSLOT` for all slots, then
-//!    `GETKEYSINSLOT` and `MEMORY USAGE` pipelined for the non-empty ones only (a big key stops
-//!    the batch while nothing is open);
+//! 1. big-key check on the source (a big key stops the batch while nothing is open): nothing
+//!    more than `INFO memory` when the whole node uses no more than the limit (no key can then
+//!    exceed it), else one pipeline of `COUNTKEYSINSLOT` for all slots, then `GETKEYSINSLOT` for
+//!    the non-empty ones and `MEMORY USAGE` for their keys, [`SIZES_PER_PIPELINE`] per pipeline;
 //! 2. one pipeline of `SETSLOT IMPORTING` on the target, then one of `SETSLOT MIGRATING` +
 //!    `GETKEYSINSLOT` per slot on the source. The first key batch is read *after* the slot is
 //!    migrating (the source no longer creates keys of it), so a slot that reads empty here is
@@ -20,26 +21,44 @@
 //!    master concurrently (redis-cli sends it to every master too; the others would otherwise
 //!    learn it only by gossip).
 //!
+//! On the target, each `SETSLOT NODE` that ends an import bumps the target's config epoch if
+//! another node's is higher, then broadcasts a cluster-bus PONG to every node, and every node
+//! receiving a PONG whose slots differ from what it knew scans all 16384 slots twice and saves
+//! `nodes.conf`. Slot by slot that is one broadcast per slot moved, received by every node, small
+//! ones included: it was half of the CPU a 5%-of-a-core source spent on a migration. Where the
+//! server allows it ([`claims_in_one_transaction`]), the target's step is therefore one
+//! `MULTI`/`EXEC` ([`claim`]): `CLUSTER BUMPEPOCH` (the same bump, under the same condition),
+//! then `SETSLOT s STABLE` + `SETSLOT s NODE target` for every slot but the last (clearing the
+//! import first, so these neither bump nor broadcast), then a plain `SETSLOT last NODE target`,
+//! whose one broadcast carries all the batch's slots. The end state is the slot-by-slot one:
+//! every slot owned by the target with the same epoch, which is the highest the target knows.
+//! Nothing runs between the commands of a transaction, so no slot is ever owned by the target
+//! with a lower epoch, nor without its import marker before the bump (a gossip message from the
+//! source with a higher epoch could otherwise take the slot, and its keys, back).
+//!
 //! Journal records are written per slot before each step, in one write per batch and step.
 //! Server-side, batching also matters: Redis saves `nodes.conf` (with `fsync`) once per event
 //! loop iteration after a `SETSLOT`, so a pipeline of SETSLOTs costs about one save.
 //!
 //! [`legacy`]: super::legacy
 
-use super::legacy::{Moved, Target, check_big, migrate_target, resolve_busy, setslot, sizes};
+use super::legacy::{
+    Moved, Target, check_big, may_hold_big_keys, migrate_target, resolve_busy, setslot, sizes,
+};
 use super::{Ctx, Step};
 use crate::client::NodeClient;
 use crate::error::SlotsError;
+use crate::info::{ServerKind, ServerVersion};
 use cairn_slots_planner::Move;
 use redis::{FromRedisValue, RedisResult, Value};
 
 /// Most `MIGRATE` calls sent in one pipeline: bounds how long the source is blocked at once.
 pub const MIGRATES_PER_PIPELINE: usize = 16;
 
-/// Keys of `slot` on `node` larger than the limit stop the batch before anything is opened.
+/// Keys of `slots` on `src` larger than the limit stop the batch before anything is opened.
 async fn precheck(ctx: &Ctx<'_>, src: &NodeClient, slots: &[u16]) -> Result<(), SlotsError> {
     let limit = ctx.opts.max_key_bytes;
-    if limit == 0 {
+    if limit == 0 || !may_hold_big_keys(src, limit).await? {
         return Ok(());
     }
     let mut pipe = redis::pipe();
@@ -61,13 +80,24 @@ async fn precheck(ctx: &Ctx<'_>, src: &NodeClient, slots: &[u16]) -> Result<(), 
         pipe.cmd("CLUSTER").arg("GETKEYSINSLOT").arg(s).arg(n);
     }
     let keys: Vec<Vec<Vec<u8>>> = run(src, &pipe, "CLUSTER GETKEYSINSLOT").await?;
-    for ((slot, _), keys) in full.iter().zip(keys) {
-        for chunk in keys.chunks(1000) {
-            check_big(*slot, chunk, &sizes(src, chunk, false).await?, limit)?;
+    // Sizes of up to SIZES_PER_PIPELINE keys per round trip, across slots.
+    let all: Vec<(u16, &Vec<u8>)> = full
+        .iter()
+        .zip(&keys)
+        .flat_map(|((slot, _), keys)| keys.iter().map(move |k| (*slot, k)))
+        .collect();
+    for chunk in all.chunks(SIZES_PER_PIPELINE) {
+        let names: Vec<Vec<u8>> = chunk.iter().map(|(_, k)| k.to_vec()).collect();
+        let sizes = sizes(src, &names, false).await?;
+        for ((slot, key), size) in chunk.iter().zip(sizes) {
+            check_big(*slot, std::slice::from_ref(*key), &[size], limit)?;
         }
     }
     Ok(())
 }
+
+/// Most `MEMORY USAGE` calls of the big-key check sent in one pipeline.
+const SIZES_PER_PIPELINE: usize = 1000;
 
 async fn run<T: FromRedisValue>(
     node: &NodeClient,
@@ -232,7 +262,12 @@ async fn assign(ctx: &Ctx<'_>, slots: &[u16], owner: &str, source: &str) -> Resu
     for &s in slots {
         pipe.add_command(setslot(s, "NODE", owner)).ignore();
     }
-    let () = run(ctx.cluster.client(owner)?, &pipe, "CLUSTER SETSLOT NODE").await?;
+    let owner_node = ctx.cluster.client(owner)?;
+    if claims_in_one_transaction(ctx.cluster.node(owner).and_then(|n| n.server)) {
+        let () = run(owner_node, &claim(slots, owner), "CLUSTER SETSLOT NODE").await?;
+    } else {
+        let () = run(owner_node, &pipe, "CLUSTER SETSLOT NODE").await?;
+    }
     let () = run(ctx.cluster.client(source)?, &pipe, "CLUSTER SETSLOT NODE").await?;
     let others = ctx
         .cluster
@@ -249,4 +284,59 @@ async fn assign(ctx: &Ctx<'_>, slots: &[u16], owner: &str, source: &str) -> Resu
         r?;
     }
     Ok(())
+}
+
+/// Whether `server` runs `CLUSTER SETSLOT` inside `MULTI` as [`claim`] needs: Redis up to 8.0 and
+/// Valkey 7 (their `SETSLOT` code was read for this). Valkey 8+ first replicates `SETSLOT` to the
+/// replicas and waits for them, which a transaction cannot do; an unknown server is not assumed
+/// to.
+fn claims_in_one_transaction(server: Option<ServerVersion>) -> bool {
+    server.is_some_and(|v| match v.kind {
+        ServerKind::Redis => (v.major, v.minor) <= (8, 0),
+        ServerKind::Valkey => v.major < 8,
+    })
+}
+
+/// The target's `SETSLOT NODE target` for all `slots` with one broadcast instead of one per slot
+/// (see the module docs): one transaction of `CLUSTER BUMPEPOCH`, `SETSLOT s STABLE` and
+/// `SETSLOT s NODE target` for all slots but the last, then `SETSLOT last NODE target`.
+fn claim(slots: &[u16], owner: &str) -> redis::Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    pipe.cmd("CLUSTER").arg("BUMPEPOCH").ignore();
+    if let Some((last, rest)) = slots.split_last() {
+        for &s in rest {
+            pipe.cmd("CLUSTER")
+                .arg("SETSLOT")
+                .arg(s)
+                .arg("STABLE")
+                .ignore();
+            pipe.add_command(setslot(s, "NODE", owner)).ignore();
+        }
+        pipe.add_command(setslot(*last, "NODE", owner)).ignore();
+    }
+    pipe
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_transaction_only_where_setslot_is_not_replicated_first() {
+        let v = |kind, major, minor| {
+            Some(ServerVersion {
+                kind,
+                major,
+                minor,
+                patch: 0,
+            })
+        };
+        assert!(claims_in_one_transaction(v(ServerKind::Redis, 7, 0)));
+        assert!(claims_in_one_transaction(v(ServerKind::Redis, 8, 0)));
+        assert!(!claims_in_one_transaction(v(ServerKind::Redis, 8, 2)));
+        assert!(claims_in_one_transaction(v(ServerKind::Valkey, 7, 2)));
+        assert!(!claims_in_one_transaction(v(ServerKind::Valkey, 8, 0)));
+        assert!(!claims_in_one_transaction(None));
+    }
 }

@@ -6,12 +6,14 @@
 //!    is refused before anything is touched.
 //! 2. A journal ([`journal`]) records each step before it is sent, so a crash leaves a file that
 //!    `resume` finishes from (see its durability notes).
-//! 3. Moves run in plan order, at most `max_parallel` slots at once (each slot's protocol is
-//!    independent; overlapping them hides the round trips that make redis-cli take a millisecond
-//!    per slot). A fresh apply moves slots of one (source, target) pair in batches of up to
-//!    [`SLOTS_PER_BATCH`] that share every round trip ([`batch`]); `resume` and `fix` move slot
-//!    by slot, probing each slot's state first ([`legacy`]). `--max-parallel 1` moves strictly
-//!    one slot at a time.
+//! 3. Moves run at most `max_parallel` slots at once (each slot's protocol is independent;
+//!    overlapping them hides the round trips that make redis-cli take a millisecond per slot),
+//!    in plan order except that a source with fewer moves in flight, then one with more moves
+//!    left, goes first: the sources with the most work set the pace, so they start at once and
+//!    never wait behind other sources' moves. A fresh apply moves slots of one (source, target)
+//!    pair in batches of up to [`SLOTS_PER_BATCH`] that share every round trip ([`batch`]);
+//!    `resume` and `fix` move slot by slot, probing each slot's state first ([`legacy`]).
+//!    `--max-parallel 1` moves strictly one slot at a time.
 //! 4. At the end every node must agree that each moved slot belongs to its target, and the
 //!    cluster must be healthy again.
 //!
@@ -497,6 +499,11 @@ impl Roles {
         !self.targets.contains_key(from) && !self.sources.contains_key(to)
     }
 
+    /// Units in flight with `node` as their source.
+    fn as_source(&self, node: &str) -> usize {
+        self.sources.get(node).copied().unwrap_or(0)
+    }
+
     fn enter(&mut self, from: &str, to: &str) {
         *self.sources.entry(from.to_string()).or_default() += 1;
         *self.targets.entry(to.to_string()).or_default() += 1;
@@ -539,21 +546,41 @@ async fn run_legacy(
         1
     };
     let mut queue = batches(todo, size);
+    let mut queued: HashMap<&str, usize> = HashMap::new();
+    for m in todo {
+        *queued.entry(m.from.as_str()).or_default() += 1;
+    }
     let mut roles = Roles::default();
     let mut running = FuturesUnordered::new();
     let mut in_flight = 0usize;
     let mut first_error: Option<SlotsError> = None;
     loop {
         while first_error.is_none() {
-            // The first unit, in plan order, within the parallel limit whose nodes keep their
-            // roles: see [`Roles`].
-            let Some(i) = queue.iter().position(|u| {
-                (in_flight == 0 || in_flight + u.len() <= limit)
-                    && roles.admits(&u[0].from, &u[0].to)
-            }) else {
+            // Of the units within the parallel limit whose nodes keep their roles (see
+            // [`Roles`]): the one whose source has the fewest units in flight, then the most
+            // slots still queued, then the first in plan order. Every source keeps a unit in
+            // flight, and the sources with the most work, which set the pace, start first.
+            let Some(i) = (0..queue.len())
+                .filter(|&i| {
+                    let u = &queue[i];
+                    (in_flight == 0 || in_flight + u.len() <= limit)
+                        && roles.admits(&u[0].from, &u[0].to)
+                })
+                .min_by_key(|&i| {
+                    let from = queue[i][0].from.as_str();
+                    (
+                        roles.as_source(from),
+                        std::cmp::Reverse(queued.get(from).copied().unwrap_or(0)),
+                        i,
+                    )
+                })
+            else {
                 break;
             };
             let unit = queue.remove(i);
+            if let Some(n) = queued.get_mut(unit[0].from.as_str()) {
+                *n -= unit.len();
+            }
             in_flight += unit.len();
             roles.enter(&unit[0].from, &unit[0].to);
             for m in &unit {
