@@ -251,7 +251,7 @@ async fn redis_import(
     let running = redis_tasks(dst, &["ALL"]).await?.into_iter().find(|t| {
         !redis_ended(t)
             && t.get("operation").map(String::as_str) == Some("import")
-            && t.get("slots").map(|s| redis_slots(s)) == Some(wanted.clone())
+            && t.get("slots").is_some_and(|s| redis_slots(s) == wanted)
     });
     let id = match running.and_then(|t| t.get("id").cloned()) {
         Some(id) => id,
