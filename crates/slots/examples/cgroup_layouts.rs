@@ -590,6 +590,33 @@ async fn load_during<F: std::future::Future<Output = f64>>(
     (secs, worst)
 }
 
+/// CPU seconds each node's process has used so far: all its threads, from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds on a CPU).
+fn node_cpu_secs(c: &RedisCluster) -> Vec<f64> {
+    c.nodes()
+        .iter()
+        .map(|n| {
+            let tasks = std::fs::read_dir(format!("/proc/{}/task", n.pid())).expect("/proc");
+            let ns: f64 = tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+                .filter_map(|s| s.split(' ').next()?.parse::<f64>().ok())
+                .sum();
+            ns / 1e9
+        })
+        .collect()
+}
+
+/// CPU seconds each node used since `before` (from [`node_cpu_secs`]); for a Cairn apply this
+/// includes its plan step's `CLUSTER COUNTKEYSINSLOT` of every slot.
+fn cpu_since(c: &RedisCluster, before: &[f64]) -> Vec<f64> {
+    node_cpu_secs(c)
+        .iter()
+        .zip(before)
+        .map(|(now, then)| now - then)
+        .collect()
+}
+
 /// The time to apply the same moves (those of redis-cli's weighted rebalance from the even
 /// layout) with redis-cli and Cairn legacy, interleaved over `cycles`, then under the closed-loop
 /// load with and without throttles, then Cairn atomic on Valkey 9 with the same quotas.
@@ -607,17 +634,23 @@ async fn apply_times(groups: &Cgroups, keys: u64, cycles: usize) {
     groups.attach(&c);
     let (mut cli_secs, mut legacy_secs, mut cli_moves) = (Vec::new(), Vec::new(), Vec::new());
     for cycle in 0..cycles {
+        let cpu = node_cpu_secs(&c);
         let t = redis_cli_weighted(&seed, &ids);
+        let cli_cpu = cpu_since(&c, &cpu);
         cli_moves = diff(&even, &ownership(&seed).await);
         cli_secs.push(t);
         restore(&seed, &even).await;
+        let cpu = node_cpu_secs(&c);
         let t = cairn_apply(&seed, cli_moves.clone(), Method::Legacy, Limits::default()).await;
+        let cairn_cpu = cpu_since(&c, &cpu);
         legacy_secs.push(t);
         restore(&seed, &even).await;
         println!(
-            "cycle {cycle}: the same {} moves: redis-cli {:.2} s, cairn legacy {t:.2} s",
+            "cycle {cycle}: the same {} moves: redis-cli {:.2} s, cairn legacy {t:.2} s; \
+             CPU seconds per node (quotas {:?}%): redis-cli {cli_cpu:.3?}, cairn {cairn_cpu:.3?}",
             cli_moves.len(),
-            cli_secs[cycle]
+            cli_secs[cycle],
+            WEIGHTS.map(|w| w * APPLY_LIMITS.unit_pct),
         );
     }
 
