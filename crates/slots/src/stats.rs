@@ -129,11 +129,36 @@ pub async fn slot_stats(
         .map_err(|r| SlotsError::bad_reply(node.addr(), "CLUSTER SLOT-STATS", r))
 }
 
-/// Turns on `cluster-slot-stats-enabled` at runtime (needed for all metrics but key-count).
-/// Returns whether it was off before, so the caller can restore it.
+/// Whether a `cluster-slot-stats-enabled` value turns on the CPU and network counters: `yes`
+/// (Valkey 8+, Redis 8) or a Redis 8 flag list holding both `cpu` and `net` (e.g. `cpu net`).
+fn cpu_and_net_on(value: &str) -> bool {
+    let has = |flag: &str| {
+        value
+            .split_whitespace()
+            .any(|f| f.eq_ignore_ascii_case(flag))
+    };
+    has("yes") || (has("cpu") && has("net"))
+}
+
+async fn set_slot_stats(node: &NodeClient, value: &str) -> Result<(), SlotsError> {
+    node.query(
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("cluster-slot-stats-enabled")
+            .arg(value),
+    )
+    .await
+}
+
+/// Turns on the CPU and network counters of `CLUSTER SLOT-STATS` at runtime (all metrics but
+/// key-count need them): `CONFIG SET cluster-slot-stats-enabled yes`, or, where that is refused,
+/// `cpu net`. Redis 8 refuses `yes` on a node started without it, since `yes` includes per-slot
+/// memory tracking, which can only start with the server; Cairn does not read memory counters.
+/// A value that already covers CPU and network is left alone. Returns whether the counters were
+/// off before, so the caller can restore them.
 ///
 /// # Errors
-/// [`SlotsError::Command`].
+/// [`SlotsError::Command`]: that of `yes` when `cpu net` is refused too.
 pub async fn enable_slot_stats(node: &NodeClient) -> Result<bool, SlotsError> {
     let current: Vec<String> = node
         .query(
@@ -142,18 +167,13 @@ pub async fn enable_slot_stats(node: &NodeClient) -> Result<bool, SlotsError> {
                 .arg("cluster-slot-stats-enabled"),
         )
         .await?;
-    let was_off = current.get(1).map(String::as_str) != Some("yes");
-    if was_off {
-        let _: () = node
-            .query(
-                redis::cmd("CONFIG")
-                    .arg("SET")
-                    .arg("cluster-slot-stats-enabled")
-                    .arg("yes"),
-            )
-            .await?;
+    if current.get(1).is_some_and(|v| cpu_and_net_on(v)) {
+        return Ok(false);
     }
-    Ok(was_off)
+    if let Err(refused) = set_slot_stats(node, "yes").await {
+        set_slot_stats(node, "cpu net").await.map_err(|_| refused)?;
+    }
+    Ok(true)
 }
 
 /// `CLUSTER COUNTKEYSINSLOT slot`.
@@ -224,6 +244,16 @@ mod tests {
             Value::Array(vec![]),
         ])]);
         assert!(parse_slot_stats(&bad_slot).is_err());
+    }
+
+    #[test]
+    fn slot_stats_values_with_cpu_and_net() {
+        for on in ["yes", "cpu net", "net cpu", "CPU NET", "cpu net mem"] {
+            assert!(cpu_and_net_on(on), "{on}");
+        }
+        for off in ["no", "", "cpu", "net", "mem", "cpu mem", "unknown"] {
+            assert!(!cpu_and_net_on(off), "{off}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ use cairn_slots::measure::{CapacityConfig, MeasureConfig, measure};
 use cairn_slots::migrate::{ApplyOptions, Method, Silent, apply, journal, resume};
 use cairn_slots::router::{Router, SlotMap};
 use cairn_slots::slot::slot_of;
-use cairn_slots::stats::slot_stats;
+use cairn_slots::stats::{enable_slot_stats, slot_stats};
 use cairn_slots_planner::{LoadSource, Mode, Plan, Policy, apply_moves, plan};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
 use std::sync::Arc;
@@ -194,6 +194,81 @@ async fn discovery_and_slot_stats() {
     let s = stats[0];
     assert_eq!((s.slot, s.key_count), (slot, 1));
     assert!(s.cpu_usec > 0 && s.net_in > 0 && s.net_out > 0, "{s:?}");
+}
+
+/// Redis 8 refuses `cluster-slot-stats-enabled yes` at runtime on a node started without it
+/// (memory tracking starts only with the server): measure turns on `cpu net` instead and reads
+/// per-slot CPU and network for the slot that got traffic during the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_turns_on_cpu_and_net_on_nodes_started_without_slot_stats() {
+    let c = RedisCluster::start_with(
+        ClusterSpec {
+            flavor: Flavor::Redis8,
+            masters: 3,
+            replicas: 0,
+        },
+        &["--cluster-slot-stats-enabled", "no"],
+    );
+    let config =
+        |i: usize| match c.nodes()[i].command(&["CONFIG", "GET", "cluster-slot-stats-enabled"]) {
+            Ok(Reply::Array(Some(v))) => v[1].text().unwrap(),
+            other => panic!("{other:?}"),
+        };
+    assert_eq!(config(0), "no");
+    let refused = c.nodes()[0].command(&["CONFIG", "SET", "cluster-slot-stats-enabled", "yes"]);
+    assert!(
+        matches!(&refused, Ok(Reply::Error(e)) if e.contains("memory tracking")),
+        "{refused:?}"
+    );
+
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let slot = slot_of(b"hot");
+    let owner = found.client(found.owner(slot).unwrap()).unwrap().clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _: () = owner
+                    .query(redis::cmd("SET").arg("hot").arg(n))
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        }
+    });
+    let cfg = MeasureConfig {
+        window: Duration::from_secs(1),
+        sample_keys: 1,
+        ..MeasureConfig::default()
+    };
+    let snap = measure(&found, &cfg).await;
+    stop.store(true, Ordering::Relaxed);
+    let writes = load.await.unwrap();
+    let snap = snap.unwrap();
+    assert!(writes > 0);
+    assert_eq!(
+        snap.load_sources,
+        vec![LoadSource::SlotStats, LoadSource::KeyCounts]
+    );
+    let hot = snap.slot_load.get(slot).unwrap();
+    assert!(
+        hot.cpu_usec_per_sec > 0.0 && hot.net_in_bytes_per_sec > 0.0,
+        "{hot:?}"
+    );
+    for i in 0..3 {
+        assert_eq!(config(i), "cpu net", "node {i}");
+    }
+    // Already on: left alone.
+    for m in found.masters() {
+        assert!(
+            !enable_slot_stats(found.client(m.id()).unwrap())
+                .await
+                .unwrap()
+        );
+    }
 }
 
 /// measure (SLOT-STATS deltas), plan, apply with `Method::Auto` (= atomic, one import task per

@@ -467,6 +467,8 @@ pub struct ClusterSpec {
 #[derive(Debug)]
 pub struct RedisCluster {
     spec: ClusterSpec,
+    /// Server flags given to [`RedisCluster::start_with`], passed to every node.
+    extra: Vec<String>,
     nodes: Vec<RedisNode>,
     dir: tempfile::TempDir,
 }
@@ -478,19 +480,35 @@ impl RedisCluster {
     /// # Panics
     /// When a server does not start or the cluster does not form within 30 s.
     pub fn start(spec: ClusterSpec) -> RedisCluster {
+        Self::start_with(spec, &[])
+    }
+
+    /// [`RedisCluster::start`] with extra server flags for every node (also nodes added later),
+    /// given after the flavor's own, so they override them: e.g.
+    /// `["--cluster-slot-stats-enabled", "no"]` for Redis 8 nodes started without slot stats.
+    ///
+    /// # Panics
+    /// As [`RedisCluster::start`].
+    pub fn start_with(spec: ClusterSpec, extra: &[&str]) -> RedisCluster {
         assert!(spec.masters >= 1, "a cluster needs at least one master");
         let dir = scratch_dir(&format!("cairn-{}-cluster-", spec.flavor.name()));
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         let total = spec.masters * (1 + spec.replicas);
         let nodes: Vec<RedisNode> = (0..total)
-            .map(|i| Self::start_node(spec.flavor, dir.path(), i))
+            .map(|i| Self::start_node(spec.flavor, &extra, dir.path(), i))
             .collect();
-        let mut cluster = RedisCluster { spec, nodes, dir };
+        let mut cluster = RedisCluster {
+            spec,
+            extra,
+            nodes,
+            dir,
+        };
         cluster.create();
         cluster.wait_healthy();
         cluster
     }
 
-    fn start_node(flavor: Flavor, root: &Path, index: usize) -> RedisNode {
+    fn start_node(flavor: Flavor, flags: &[String], root: &Path, index: usize) -> RedisNode {
         let mut extra: Vec<String> = [
             "--cluster-enabled",
             "yes",
@@ -508,6 +526,7 @@ impl RedisCluster {
         .map(|s| s.to_string())
         .collect();
         extra.extend(flavor.cluster_flags().iter().map(|s| s.to_string()));
+        extra.extend(flags.iter().cloned());
         RedisNode::start(flavor, root.join(format!("node-{index}")), extra)
     }
 
@@ -643,7 +662,7 @@ impl RedisCluster {
     /// When the node does not join within 30 s.
     pub fn add_empty_master(&mut self) -> usize {
         let index = self.nodes.len();
-        let node = Self::start_node(self.spec.flavor, self.dir.path(), index);
+        let node = Self::start_node(self.spec.flavor, &self.extra, self.dir.path(), index);
         let seed_port = self.nodes[0].port.to_string();
         let reply = node.command(&["CLUSTER", "MEET", "127.0.0.1", &seed_port]);
         assert_eq!(reply, Ok(Reply::Status("OK".into())), "CLUSTER MEET");
