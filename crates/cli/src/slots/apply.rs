@@ -19,7 +19,7 @@ pub enum MethodArg {
     Auto,
     /// SETSLOT/MIGRATE (every version).
     Legacy,
-    /// CLUSTER MIGRATESLOTS (Valkey 9+).
+    /// CLUSTER MIGRATESLOTS (Valkey 9+) or CLUSTER MIGRATION IMPORT (Redis 8.4+).
     Atomic,
 }
 
