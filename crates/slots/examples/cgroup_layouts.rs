@@ -21,7 +21,8 @@
 //! Environment: `PART` (`layouts`, `apply` or `all`, the default), `PREFIXES` (comma-separated
 //! key prefixes, default all seven of [`PREFIXES`]), `SECS` (seconds per ladder step, default 3),
 //! `CYCLES` (interleaved redis-cli / Cairn apply rounds, default 2), `KEYS` (default 200000),
-//! `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it).
+//! `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it), `ISOLATE=1` (the benchmark gets
+//! the last CPU to itself, every other process the rest, for the duration of the run).
 
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::{BenchConfig, BenchReport, populate, run as run_bench};
@@ -130,6 +131,63 @@ impl Drop for Cgroups {
             if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
                 for pid in pids.lines() {
                     let _ = std::fs::write(PathBuf::from(CPU_ROOT).join("cgroup.procs"), pid);
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+const CPUSET_ROOT: &str = "/sys/fs/cgroup/cpuset";
+
+/// With `ISOLATE=1`: this process (the load generator) and the servers it starts get the host's
+/// last CPU to themselves and every other process the others (cgroup v1 `cpuset`), until drop.
+/// On a shared host, other work otherwise delays the load generator, which shows as latency.
+struct Isolation {
+    dirs: [PathBuf; 2],
+}
+
+impl Isolation {
+    fn create() -> Option<Isolation> {
+        if std::env::var("ISOLATE").ok().as_deref() != Some("1") {
+            return None;
+        }
+        let root = PathBuf::from(CPUSET_ROOT);
+        let read = |f: &str| std::fs::read_to_string(root.join(f)).expect("cgroup v1 cpuset");
+        let cpus = read("cpuset.cpus");
+        let last: usize = cpus
+            .trim()
+            .rsplit(['-', ','])
+            .next()
+            .and_then(|c| c.parse().ok())
+            .expect("cpuset.cpus");
+        assert!(last > 0, "ISOLATE=1 needs at least two CPUs");
+        let mems = read("cpuset.mems");
+        let set = |name: String, cpus: String| {
+            let dir = root.join(name);
+            std::fs::create_dir_all(&dir).expect("create cpuset");
+            std::fs::write(dir.join("cpuset.cpus"), cpus).expect("cpuset.cpus");
+            std::fs::write(dir.join("cpuset.mems"), mems.trim()).expect("cpuset.mems");
+            dir
+        };
+        let me = std::process::id();
+        let rest = set(format!("cairn-rest-{me}"), format!("0-{}", last - 1));
+        let ours = set(format!("cairn-bench-{me}"), last.to_string());
+        for pid in read("cgroup.procs").lines() {
+            // Kernel threads cannot move; they do not matter here.
+            let _ = std::fs::write(rest.join("cgroup.procs"), pid);
+        }
+        std::fs::write(ours.join("cgroup.procs"), me.to_string()).expect("isolate this process");
+        Some(Isolation { dirs: [ours, rest] })
+    }
+}
+
+impl Drop for Isolation {
+    fn drop(&mut self) {
+        for dir in &self.dirs {
+            if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                for pid in pids.lines() {
+                    let _ = std::fs::write(PathBuf::from(CPUSET_ROOT).join("cgroup.procs"), pid);
                 }
             }
             let _ = std::fs::remove_dir(dir);
@@ -742,6 +800,7 @@ async fn main() {
     let secs = env_or("SECS", 3);
     let part = std::env::var("PART").unwrap_or_else(|_| "all".into());
     let groups = Cgroups::create();
+    let _isolation = Isolation::create();
     println!("6 Redis 7 masters of weights {WEIGHTS:?}, {keys} keys, Zipf 0.99, 80% reads");
     if part == "all" || part == "layouts" {
         let prefixes = std::env::var("PREFIXES").unwrap_or_else(|_| PREFIXES.into());
