@@ -37,7 +37,7 @@ use cairn_slots_planner::{Move, Ownership, Plan, apply_moves};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use journal::{Journal, Record};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -521,6 +521,63 @@ impl Roles {
     }
 }
 
+/// Units not started yet, per (source, target) pair in plan order, and the slots they hold per
+/// source.
+struct Queue<'m> {
+    pairs: Vec<VecDeque<(usize, Vec<&'m Move>)>>,
+    left: HashMap<&'m str, usize>,
+}
+
+impl<'m> Queue<'m> {
+    /// `units` in plan order, each of one pair.
+    fn new(units: Vec<Vec<&'m Move>>) -> Queue<'m> {
+        let mut queue = Queue {
+            pairs: Vec::new(),
+            left: HashMap::new(),
+        };
+        let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+        for (i, unit) in units.into_iter().enumerate() {
+            let Some(first) = unit.first() else {
+                continue;
+            };
+            *queue.left.entry(first.from.as_str()).or_default() += unit.len();
+            let p = *index
+                .entry((first.from.as_str(), first.to.as_str()))
+                .or_insert_with(|| {
+                    queue.pairs.push(VecDeque::new());
+                    queue.pairs.len() - 1
+                });
+            queue.pairs[p].push_back((i, unit));
+        }
+        queue
+    }
+
+    /// The next unit to start, if any fits: of the pairs' first units that `room` has room for
+    /// and whose nodes keep their roles (see [`Roles`]), the one whose source has the fewest
+    /// units in flight, then the most slots left, then the first in plan order. Every source
+    /// keeps a unit in flight, and the sources with the most work, which set the pace, start
+    /// first.
+    fn next(&mut self, roles: &Roles, room: impl Fn(usize) -> bool) -> Option<Vec<&'m Move>> {
+        let p = self
+            .pairs
+            .iter()
+            .enumerate()
+            .filter_map(|(p, units)| Some((p, units.front()?)))
+            .filter(|(_, (_, u))| room(u.len()) && roles.admits(&u[0].from, &u[0].to))
+            .min_by_key(|(_, (i, u))| {
+                let from = u[0].from.as_str();
+                let left = self.left.get(from).copied().unwrap_or(0);
+                (roles.as_source(from), std::cmp::Reverse(left), *i)
+            })
+            .map(|(p, _)| p)?;
+        let (_, unit) = self.pairs[p].pop_front()?;
+        if let Some(n) = self.left.get_mut(unit[0].from.as_str()) {
+            *n -= unit.len();
+        }
+        Some(unit)
+    }
+}
+
 /// One unit: a batch on a fresh apply, else one slot with its state probes.
 async fn move_unit(ctx: &Ctx<'_>, unit: &[&Move]) -> Result<Vec<legacy::Moved>, SlotsError> {
     match unit {
@@ -545,42 +602,17 @@ async fn run_legacy(
     } else {
         1
     };
-    let mut queue = batches(todo, size);
-    let mut queued: HashMap<&str, usize> = HashMap::new();
-    for m in todo {
-        *queued.entry(m.from.as_str()).or_default() += 1;
-    }
+    let mut queue = Queue::new(batches(todo, size));
     let mut roles = Roles::default();
     let mut running = FuturesUnordered::new();
     let mut in_flight = 0usize;
     let mut first_error: Option<SlotsError> = None;
     loop {
         while first_error.is_none() {
-            // Of the units within the parallel limit whose nodes keep their roles (see
-            // [`Roles`]): the one whose source has the fewest units in flight, then the most
-            // slots still queued, then the first in plan order. Every source keeps a unit in
-            // flight, and the sources with the most work, which set the pace, start first.
-            let Some(i) = (0..queue.len())
-                .filter(|&i| {
-                    let u = &queue[i];
-                    (in_flight == 0 || in_flight + u.len() <= limit)
-                        && roles.admits(&u[0].from, &u[0].to)
-                })
-                .min_by_key(|&i| {
-                    let from = queue[i][0].from.as_str();
-                    (
-                        roles.as_source(from),
-                        std::cmp::Reverse(queued.get(from).copied().unwrap_or(0)),
-                        i,
-                    )
-                })
-            else {
+            let room = |n: usize| in_flight == 0 || in_flight + n <= limit;
+            let Some(unit) = queue.next(&roles, room) else {
                 break;
             };
-            let unit = queue.remove(i);
-            if let Some(n) = queued.get_mut(unit[0].from.as_str()) {
-                *n -= unit.len();
-            }
             in_flight += unit.len();
             roles.enter(&unit[0].from, &unit[0].to);
             for m in &unit {
@@ -682,5 +714,64 @@ pub async fn verify(
             }
             (None, false) => return health.into_result(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn moves(from: &str, to: &str, slots: std::ops::Range<u16>) -> Vec<Move> {
+        slots
+            .map(|slot| Move {
+                slot,
+                from: from.into(),
+                to: to.into(),
+                keys: 0,
+                bytes: 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sources_with_the_most_work_start_first_and_every_source_keeps_one_unit() {
+        // Plan order: a (2 slots), b (12), c (6); units of 4.
+        let mut plan = moves("a", "t", 0..2);
+        plan.extend(moves("b", "t", 2..14));
+        plan.extend(moves("c", "u", 14..20));
+        let mut queue = Queue::new(batches(&plan, 4));
+        let mut roles = Roles::default();
+        let mut started = Vec::new();
+        while let Some(unit) = queue.next(&roles, |_| true) {
+            roles.enter(&unit[0].from, &unit[0].to);
+            started.push((unit[0].from.clone(), unit.len()));
+        }
+        let order: Vec<(&str, usize)> = started.iter().map(|(f, n)| (f.as_str(), *n)).collect();
+        assert_eq!(
+            order,
+            [("b", 4), ("c", 4), ("a", 2), ("b", 4), ("c", 2), ("b", 4)]
+        );
+    }
+
+    #[test]
+    fn a_node_is_never_source_and_target_at_once_and_room_is_respected() {
+        let mut plan = moves("a", "b", 0..8);
+        plan.extend(moves("b", "a", 8..10));
+        let mut queue = Queue::new(batches(&plan, 4));
+        let mut roles = Roles::default();
+        let first = queue.next(&roles, |_| true).unwrap();
+        assert_eq!((first[0].from.as_str(), first.len()), ("a", 4));
+        roles.enter("a", "b");
+        let second = queue.next(&roles, |_| true).unwrap();
+        assert_eq!(second[0].from, "a", "b -> a waits while a is a source");
+        roles.enter("a", "b");
+        assert!(queue.next(&roles, |_| true).is_none());
+        roles.leave("a", "b");
+        roles.leave("a", "b");
+        assert!(
+            queue.next(&roles, |n| n < 2).is_none(),
+            "no room for 2 slots"
+        );
+        assert_eq!(queue.next(&roles, |_| true).unwrap()[0].from, "b");
     }
 }
