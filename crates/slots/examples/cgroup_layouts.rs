@@ -5,7 +5,7 @@
 //! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
 //! each layout sustains: an open-loop load (512 clients, one request each in flight) climbs a
 //! ladder of offered rates in 10% steps until two steps in a row fall behind (p99, counted from
-//! when each request was due, above 100 ms), then one half step refines it. Layouts, in order:
+//! when each request was due, above 300 ms), then one half step refines it. Layouts, in order:
 //! - `even`: the count-balanced layout `redis-cli --cluster create` leaves;
 //! - `redis-cli weighted`: `redis-cli --cluster rebalance --cluster-weight` with the true
 //!   capacities (the quota ratios);
@@ -19,7 +19,7 @@
 //! Must run as root on a host with the cgroup v1 `cpu` controller at /sys/fs/cgroup/cpu:
 //! `sudo -E cargo run --release -p cairn-slots --example cgroup_layouts`
 //! Environment: `PART` (`layouts`, `apply` or `all`, the default), `PREFIXES` (comma-separated
-//! key prefixes, default all seven of [`PREFIXES`]), `SECS` (seconds per ladder step, default 3),
+//! key prefixes, default all seven of [`PREFIXES`]), `SECS` (seconds per ladder step, default 4),
 //! `CYCLES` (interleaved redis-cli / Cairn apply rounds, default 2), `KEYS` (default 200000),
 //! `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it), `ISOLATE=1` (the benchmark gets
 //! the last CPU to itself, every other process the rest, for the duration of the run).
@@ -50,11 +50,12 @@ struct CpuLimits {
     unit_pct: u64,
 }
 
-/// The layout runs: quotas 8, 8, 4, 4, 2, 2% of a core (0.28 core in all) every 50 ms, so the
-/// nodes, not the host's 2 cores or the load generator, set the pace.
+/// The layout runs: quotas 4, 4, 2, 2, 1, 1% of a core (0.14 core in all) every 100 ms, so the
+/// nodes, not the host (2 cores) or the load generator (about 0.4 core at 20k requests/s), set
+/// the pace.
 const LAYOUT_LIMITS: CpuLimits = CpuLimits {
-    period_us: 50_000,
-    unit_pct: 2,
+    period_us: 100_000,
+    unit_pct: 1,
 };
 /// The apply-time runs: quotas 20, 20, 10, 10, 5, 5% every 20 ms.
 const APPLY_LIMITS: CpuLimits = CpuLimits {
@@ -397,8 +398,9 @@ async fn cairn_layout(
 /// waits only for its own node.
 const OPEN_CLIENTS: usize = 512;
 /// A layout keeps up with an offered rate while p99 (counted from when requests were due)
-/// stays under this; past its capacity the backlog grows and p99 runs to seconds.
-const SLO_P99_MS: f64 = 100.0;
+/// stays under this: three CFS periods of the layout quotas (a node that used its quota waits
+/// up to one period); past its capacity the backlog grows and p99 runs to seconds.
+const SLO_P99_MS: f64 = 300.0;
 /// The rate ladder of the capacity search: 10% steps, then one 5% step between the last rate
 /// kept up with and the first one missed.
 const STEP: f64 = 1.1;
@@ -797,7 +799,7 @@ async fn apply_times(groups: &Cgroups, keys: u64, cycles: usize) {
 #[tokio::main]
 async fn main() {
     let keys = env_or("KEYS", 200_000);
-    let secs = env_or("SECS", 3);
+    let secs = env_or("SECS", 4);
     let part = std::env::var("PART").unwrap_or_else(|_| "all".into());
     let groups = Cgroups::create();
     let _isolation = Isolation::create();
