@@ -463,3 +463,134 @@ async fn the_source_with_the_most_slots_starts_first() {
     assert_eq!(order.len(), 14);
     assert!(order[..12].iter().all(|f| f == big), "{order:?}");
 }
+
+/// Targets that waited for their source's config epoch before claiming slots, by address.
+#[derive(Default)]
+struct EpochWaits(std::sync::Mutex<Vec<String>>);
+
+impl cairn_slots::migrate::Progress for EpochWaits {
+    fn epoch_waited(&self, target: &str, _waited: Duration) {
+        self.0.lock().unwrap().push(target.to_string());
+    }
+}
+
+/// A target claims slots only once it has heard of its source's config epoch. Right after the
+/// source raised its epoch (`CLUSTER BUMPEPOCH`, as being the target of an earlier batch does)
+/// the target usually has not heard yet: without the wait, its claim would keep an epoch below
+/// the source's (it already has the highest it knows, so it would not bump), and a message the
+/// source sent before its own `SETSLOT NODE` could take the slot, and its keys, back. Batched
+/// (apply) and slot by slot (resume). Redis 7 spreads the bumped epoch with its next ping (up to
+/// about a second), but that may come before the claim, so each path gets a few rounds to meet a
+/// lagging target; every round checks the outcome. (Valkey broadcasts the bump at once: its
+/// targets heard of it before the claim in every run we tried.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_claims_only_once_it_has_heard_of_the_source_epoch() {
+    let flavor = Flavor::Redis;
+    let c = cluster(flavor, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    // The source has the lowest epoch (a bump raises it above every other), the target the
+    // highest (so it bumps only if it has heard of a higher one).
+    let mut by_epoch: Vec<(u64, String, String)> = found
+        .masters()
+        .map(|m| {
+            let epoch = cluster_info(&c, m.addr(), "cluster_my_epoch");
+            (epoch, m.id().to_string(), m.addr().to_string())
+        })
+        .collect();
+    by_epoch.sort();
+    let (from, from_addr) = (by_epoch[0].1.clone(), by_epoch[0].2.clone());
+    let (to, to_addr) = (by_epoch[2].1.clone(), by_epoch[2].2.clone());
+    let source_node = c.nodes().iter().find(|n| n.addr() == from_addr).unwrap();
+    let mut free = found.ownership().slots_of(&from).into_iter();
+    let mut written: Vec<KeySpace> = Vec::new();
+    for slot_by_slot in [false, true] {
+        let mut waited = false;
+        for round in 0..5 {
+            let found = Cluster::discover(&c.seed()).await.unwrap();
+            let slots: Vec<u16> = free.by_ref().take(8).collect();
+            for &slot in &slots[..4] {
+                let keys = KeySpace::in_slot(&format!("epoch{slot}:"), 25, slot);
+                populate(&found, &keys, 16, 20, 4).await.unwrap();
+                written.push(keys);
+            }
+            let cfg = MeasureConfig {
+                window: Duration::ZERO,
+                sample_keys: 0,
+                ..MeasureConfig::default()
+            };
+            let snap = measure(&found, &cfg).await.unwrap();
+            let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
+            p.moves = slots
+                .iter()
+                .map(|&slot| cairn_slots_planner::Move {
+                    slot,
+                    from: from.clone(),
+                    to: to.clone(),
+                    keys: 0,
+                    bytes: 0,
+                })
+                .collect();
+            let dir = tempfile::tempdir().unwrap();
+            let mut opts = ApplyOptions::new(dir.path().join("journal"));
+            opts.method = Method::Legacy;
+            if slot_by_slot {
+                opts.stop_after = Some(0);
+                assert!(
+                    apply(&found, &p, &opts, &Silent)
+                        .await
+                        .unwrap()
+                        .stopped_early
+                );
+                opts.stop_after = None;
+            }
+            let bumped = source_node.command(&["CLUSTER", "BUMPEPOCH"]).unwrap();
+            let bumped = bumped.text().unwrap();
+            assert!(bumped.starts_with("BUMPED"), "{flavor:?}: {bumped}");
+            let waits = EpochWaits::default();
+            let report = if slot_by_slot {
+                resume(None, &opts, &waits).await.unwrap()
+            } else {
+                apply(&found, &p, &opts, &waits).await.unwrap()
+            };
+            assert_eq!(report.moves, 8, "{flavor:?} round {round}");
+            let after = Cluster::discover(&c.seed()).await.unwrap();
+            assert_eq!(
+                after.ownership(),
+                apply_moves(&found.ownership(), &p.moves).unwrap(),
+                "{flavor:?} round {round}"
+            );
+            assert_eq!(
+                dbsize_sum(&c),
+                25 * written.len() as i64,
+                "{flavor:?} round {round}"
+            );
+            for keys in &written {
+                all_keys_readable(&after, keys).await;
+            }
+            let (target_epoch, source_epoch) = (
+                cluster_info(&c, &to_addr, "cluster_my_epoch"),
+                cluster_info(&c, &from_addr, "cluster_my_epoch"),
+            );
+            assert!(
+                target_epoch > source_epoch,
+                "{flavor:?} round {round}: target epoch {target_epoch}, source {source_epoch}"
+            );
+            let waits = waits.0.into_inner().unwrap();
+            assert!(waits.iter().all(|t| t == &to_addr), "{waits:?}");
+            // A batch waits once; slot by slot, the slots in flight together each wait.
+            if slot_by_slot {
+                assert!(waits.len() <= 8, "{waits:?}");
+            } else {
+                assert!(waits.len() <= 1, "{waits:?}");
+            }
+            if !waits.is_empty() {
+                waited = true;
+                break;
+            }
+        }
+        assert!(
+            waited,
+            "{flavor:?}: the target never lagged in 5 rounds (slot by slot: {slot_by_slot})"
+        );
+    }
+}

@@ -5,7 +5,7 @@
 //! 1. big-key check on the source (a big key stops the batch while nothing is open): nothing
 //!    more than `INFO memory` when the whole node uses no more than the limit (no key can then
 //!    exceed it), else one pipeline of `COUNTKEYSINSLOT` for all slots, then `GETKEYSINSLOT` for
-//!    the non-empty ones and `MEMORY USAGE` for their keys, [`SIZES_PER_PIPELINE`] per pipeline;
+//!    the non-empty ones and `MEMORY USAGE` for their keys, `SIZES_PER_PIPELINE` per pipeline;
 //! 2. one pipeline of `SETSLOT IMPORTING` on the target, then one of `SETSLOT MIGRATING` +
 //!    `GETKEYSINSLOT` per slot on the source. The first key batch is read *after* the slot is
 //!    migrating (the source no longer creates keys of it), so a slot that reads empty here is
@@ -17,24 +17,27 @@
 //!    has restored the keys, so deeper or back-to-back pipelines would stall the source's clients
 //!    (and its other commands) for longer. `BUSYKEY` is resolved per slot as
 //!    in [`legacy`];
-//! 4. `SETSLOT NODE target` pipelined on the target, then on the source, then on every other
-//!    master concurrently (redis-cli sends it to every master too; the others would otherwise
-//!    learn it only by gossip).
+//! 4. once the target has heard of the source's config epoch (one `CLUSTER INFO` on each, see
+//!    `await_source_epoch`), `SETSLOT NODE target` pipelined on the target, then on the
+//!    source, then on every other master concurrently (redis-cli sends it to every master too;
+//!    the others would otherwise learn it only by gossip).
 //!
 //! On the target, each `SETSLOT NODE` that ends an import bumps the target's config epoch if
 //! another node's is higher, then broadcasts a cluster-bus PONG to every node, and every node
 //! receiving a PONG whose slots differ from what it knew scans all 16384 slots twice and saves
 //! `nodes.conf`. Slot by slot that is one broadcast per slot moved, received by every node, small
 //! ones included: it was half of the CPU a 5%-of-a-core source spent on a migration. Where the
-//! server allows it ([`claims_in_one_transaction`]), the target's step is therefore one
-//! `MULTI`/`EXEC` ([`claim`]): `CLUSTER BUMPEPOCH` (the same bump, under the same condition),
+//! server allows it (`claims_in_one_transaction`), the target's step is therefore one
+//! `MULTI`/`EXEC` (`claim`): `CLUSTER BUMPEPOCH` (the same bump, under the same condition),
 //! then `SETSLOT s STABLE` + `SETSLOT s NODE target` for every slot but the last (clearing the
 //! import first, so these neither bump nor broadcast), then a plain `SETSLOT last NODE target`,
 //! whose one broadcast carries all the batch's slots. The end state is the slot-by-slot one:
 //! every slot owned by the target with the same epoch, which is the highest the target knows.
 //! Nothing runs between the commands of a transaction, so no slot is ever owned by the target
 //! with a lower epoch, nor without its import marker before the bump (a gossip message from the
-//! source with a higher epoch could otherwise take the slot, and its keys, back).
+//! source with a higher epoch could otherwise take the slot, and its keys, back). The bump is
+//! above the epochs the target has heard of, which is why step 4 first waits until those include
+//! the source's.
 //!
 //! Journal records are written per slot before each step, in one write per batch and step.
 //! Server-side, batching also matters: Redis saves `nodes.conf` (with `fsync`) once per event
@@ -43,7 +46,8 @@
 //! [`legacy`]: super::legacy
 
 use super::legacy::{
-    Moved, Target, check_big, may_hold_big_keys, migrate_target, resolve_busy, setslot, sizes,
+    Moved, Target, await_source_epoch, check_big, may_hold_big_keys, migrate_target, resolve_busy,
+    setslot, sizes,
 };
 use super::{Ctx, Step};
 use crate::client::NodeClient;
@@ -149,6 +153,7 @@ pub async fn move_slots(
     let mut moved = vec![Moved::default(); slots.len()];
     migrate_all(ctx, src, dst, &slots, first, &mut moved).await?;
 
+    await_source_epoch(ctx, src, dst).await?;
     ctx.journal_many(Step::Assign, &slots)?;
     assign(ctx, &slots, to, from).await?;
     Ok(moved)

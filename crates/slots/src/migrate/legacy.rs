@@ -5,7 +5,8 @@
 //!    `MIGRATE host port "" 0 timeout KEYS k1 .. kn` for the whole batch (redis-cli sends 10 keys
 //!    per call; the per-call round trips dominate, so Cairn sends many);
 //! 3. `CLUSTER SETSLOT s NODE target` on the target first (so it serves the slot before anyone
-//!    else points clients at it), then the source, then every other master.
+//!    else points clients at it), then the source, then every other master. Before the target's,
+//!    `await_source_epoch` waits until the target has heard of the source's config epoch.
 //!
 //! The function is idempotent, so `resume` and `fix` reuse it: it looks at both nodes' own views
 //! first and skips the steps already done (a target that already owns the slot goes straight to
@@ -18,8 +19,10 @@
 use super::{Ctx, Step};
 use crate::client::NodeClient;
 use crate::error::SlotsError;
+use crate::info::Info;
 use cairn_slots_planner::Move;
 use redis::Value;
+use std::time::{Duration, Instant};
 
 /// Keys and bytes one slot move carried.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -204,10 +207,100 @@ pub async fn move_slot(ctx: &Ctx<'_>, mv: &Move) -> Result<Moved, SlotsError> {
         let _: () = src.query(&setslot(slot, "MIGRATING", &mv.to)).await?;
         ctx.journal(Step::Keys, slot)?;
         moved = migrate_keys(ctx, src, dst, mv, false).await?;
+        await_source_epoch(ctx, src, dst).await?;
     }
     ctx.journal(Step::Assign, slot)?;
     assign_everywhere(ctx, slot, &mv.to, Some(&mv.from)).await?;
     Ok(moved)
+}
+
+/// Longest a target may take to hear of its source's config epoch before it claims slots from
+/// it. The cluster bus brings the epoch within about a second (every node pings another one each
+/// second, and each other node at least every half node timeout, 7.5 s by default).
+const EPOCH_WAIT: Duration = Duration::from_secs(10);
+
+/// Waits until `target` has heard of `source`'s config epoch, before `target` claims slots that
+/// `source` owns.
+///
+/// A target's `SETSLOT NODE` that ends an import (or `CLUSTER BUMPEPOCH`, see [`super::batch`])
+/// gives it a config epoch above the epochs *it has heard of*, and a slot goes to whichever
+/// node claims it with the strictly higher epoch. If the source had just raised its own epoch
+/// (say, as the target of the previous batch) and the target had not heard yet, the target's
+/// claim would carry an epoch no higher than the source's: a cluster-bus message the source sent
+/// before its own `SETSLOT NODE` would then take the slot back, and the target would delete the
+/// keys it had just received. Once the target's `cluster_current_epoch` is at least the source's
+/// `cluster_my_epoch`, its claim is at least the source's epoch (above it but for an epoch
+/// collision, which the cluster resolves on its own).
+///
+/// One `CLUSTER INFO` on each node, concurrently; only a target behind is asked again, until
+/// it has heard or [`EPOCH_WAIT`] has passed. A wait is reported to [`super::Progress`].
+///
+/// # Errors
+/// A command error, a reply without the epochs, or [`SlotsError::Unhealthy`] when the target is
+/// still behind after [`EPOCH_WAIT`]. Nothing has been claimed then: the slots stay open (the
+/// journal says so) and `resume` finishes them.
+pub(super) async fn await_source_epoch(
+    ctx: &Ctx<'_>,
+    source: &NodeClient,
+    target: &NodeClient,
+) -> Result<(), SlotsError> {
+    let (s, t) = futures::try_join!(source.cluster_info(), target.cluster_info())?;
+    let missing = |field: &str| {
+        let node = if field == MY_EPOCH { source } else { target };
+        SlotsError::bad_reply(node.addr(), "CLUSTER INFO", format!("no {field}"))
+    };
+    let mut lag = epoch_lag(&s, &t).map_err(missing)?;
+    if lag.is_none() {
+        return Ok(());
+    }
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(5);
+    while let Some((heard, wanted)) = lag {
+        if started.elapsed() >= EPOCH_WAIT {
+            return Err(SlotsError::Unhealthy {
+                reason: format!(
+                    "{} has not heard of config epoch {wanted} of {} after {} s (it knows {heard}), \
+                     so claiming slots from it could lose their keys",
+                    target.addr(),
+                    source.addr(),
+                    EPOCH_WAIT.as_secs()
+                ),
+                remedy: "check the cluster bus between the two (CLUSTER INFO, CLUSTER NODES), \
+                         then `cairn slots resume`",
+            });
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+        lag = epoch_lag(&s, &target.cluster_info().await?).map_err(missing)?;
+    }
+    let waited = started.elapsed();
+    tracing::info!(
+        target = target.addr(),
+        source = source.addr(),
+        ?waited,
+        "waited for the target to hear of the source's config epoch"
+    );
+    ctx.progress.epoch_waited(target.addr(), waited);
+    Ok(())
+}
+
+/// The source's config epoch in its `CLUSTER INFO`.
+const MY_EPOCH: &str = "cluster_my_epoch";
+/// The highest epoch a node has heard of, in its `CLUSTER INFO`.
+const CURRENT_EPOCH: &str = "cluster_current_epoch";
+
+/// From `CLUSTER INFO` of the source and the target: `Some((heard, wanted))` while the target's
+/// current epoch (`heard`) is below the source's config epoch (`wanted`), `None` once it is not;
+/// `Err(field)` for a reply without `field`.
+fn epoch_lag(source: &Info, target: &Info) -> Result<Option<(u64, u64)>, &'static str> {
+    let number = |info: &Info, field: &'static str| {
+        info.get(field)
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or(field)
+    };
+    let wanted = number(source, MY_EPOCH)?;
+    let heard = number(target, CURRENT_EPOCH)?;
+    Ok((heard < wanted).then_some((heard, wanted)))
 }
 
 /// `CLUSTER SETSLOT slot NODE owner` on the owner, then `first_after` (the source), then every
@@ -364,4 +457,26 @@ pub(super) fn migrate_target(dst: &NodeClient) -> Result<(&str, &str), SlotsErro
 
 fn short(id: &str) -> &str {
     crate::cluster::short_id(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_target_waits_until_it_has_heard_of_the_source_epoch() {
+        // The source bumped to 4 (e.g. as the previous batch's target); the target knows 3.
+        let source =
+            Info::parse("cluster_state:ok\r\ncluster_current_epoch:4\r\ncluster_my_epoch:4\r\n");
+        let behind = Info::parse("cluster_current_epoch:3\r\ncluster_my_epoch:3\r\n");
+        assert_eq!(epoch_lag(&source, &behind), Ok(Some((3, 4))));
+        // Heard of it, by any node's message: its own epoch need not be higher yet.
+        let heard = Info::parse("cluster_current_epoch:4\r\ncluster_my_epoch:3\r\n");
+        assert_eq!(epoch_lag(&source, &heard), Ok(None));
+        let ahead = Info::parse("cluster_current_epoch:9\r\ncluster_my_epoch:9\r\n");
+        assert_eq!(epoch_lag(&source, &ahead), Ok(None));
+        // A reply without the field names it, so the error can name the node.
+        assert_eq!(epoch_lag(&Info::default(), &heard), Err(MY_EPOCH));
+        assert_eq!(epoch_lag(&source, &Info::default()), Err(CURRENT_EPOCH));
+    }
 }

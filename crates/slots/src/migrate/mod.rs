@@ -112,6 +112,10 @@ pub trait Progress: Send + Sync {
     fn keys_moved(&self, _slot: u16, _keys: u64, _bytes: u64) {}
     /// A move finished.
     fn move_done(&self, _mv: &Move) {}
+    /// The target at `target` (an address) waited `waited` to hear of its source's config epoch
+    /// before claiming slots from it (see [`legacy`], step 3): the source had raised its epoch
+    /// just before, e.g. as the target of an earlier batch.
+    fn epoch_waited(&self, _target: &str, _waited: Duration) {}
 }
 
 /// A [`Progress`] that reports nothing.
