@@ -3,7 +3,7 @@
 //!
 //! Part `layouts`: for each key naming (`PREFIXES`; where the hottest keys land decides how far
 //! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
-//! each layout sustains: an open-loop load (512 clients, one request each in flight) climbs a
+//! each layout sustains: an open-loop load (16 clients, each request sent when due) climbs a
 //! ladder of offered rates in 10% steps until two steps in a row fall behind (p99, counted from
 //! when each request was due, above 300 ms), then one half step refines it. Layouts, in order:
 //! - `even`: the count-balanced layout `redis-cli --cluster create` leaves;
@@ -394,9 +394,9 @@ async fn cairn_layout(
     n
 }
 
-/// Open-loop clients of the capacity search: each sends one request at a time, so a request
-/// waits only for its own node.
-const OPEN_CLIENTS: usize = 512;
+/// Open-loop clients of the capacity search: each sends one request when it is due, however
+/// many of its requests are still unanswered.
+const OPEN_CLIENTS: usize = 16;
 /// A layout keeps up with an offered rate while p99 (counted from when requests were due)
 /// stays under this: three CFS periods of the layout quotas (a node that used its quota waits
 /// up to one period); past its capacity the backlog grows and p99 runs to seconds.

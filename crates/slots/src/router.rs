@@ -124,6 +124,32 @@ impl Router {
         }
     }
 
+    /// A router over the same slot map and connections, with counters of its own: for requests
+    /// sent while this router's are still unanswered; [`Router::join`] takes it back.
+    pub fn fork(&self) -> Router {
+        Router {
+            map: self.map.clone(),
+            conns: self.conns.clone(),
+            timeouts: self.timeouts,
+            redirects: RedirectCounts::default(),
+            served: HashMap::new(),
+        }
+    }
+
+    /// Takes over what a [`Router::fork`] of this router learnt: its counters and the
+    /// connections it opened.
+    pub fn join(&mut self, fork: Router) {
+        self.redirects.moved += fork.redirects.moved;
+        self.redirects.ask += fork.redirects.ask;
+        self.redirects.retried += fork.redirects.retried;
+        for (addr, n) in fork.served {
+            *self.served.entry(addr).or_default() += n;
+        }
+        for (addr, conn) in fork.conns {
+            self.conns.entry(addr).or_insert(conn);
+        }
+    }
+
     /// Uses `conn` for `addr` instead of opening one: for a connection made with options the
     /// router does not know (a database number, a password).
     pub fn insert_connection(&mut self, addr: &str, conn: MultiplexedConnection) {

@@ -2,14 +2,14 @@
 //!
 //! `redis-benchmark --cluster` pins each client to one master and rewrites keys into one slot per
 //! node, so it cannot show a slot-layout skew. This generator draws keys from a [`KeySpace`] with
-//! a Zipf popularity, mixes reads (`GET`) and writes (`SET`), keeps `clients x pipeline` requests
-//! in flight, and routes every request itself through a [`Router`], following `MOVED` and `ASK`
-//! while slots migrate.
+//! a Zipf popularity, mixes reads (`GET`) and writes (`SET`), and routes every request itself
+//! through a [`Router`], following `MOVED` and `ASK` while slots migrate.
 //!
 //! Two ways to load: a closed loop (each client sends its next pipeline as soon as the last one is
-//! answered: it measures how fast the cluster can go) and an open loop at a fixed offered rate
-//! ([`BenchConfig::rate`]: it measures whether the cluster keeps up with a given demand, the way
-//! an application's traffic arrives whether or not a node is slow).
+//! answered, `clients x pipeline` requests in flight: it measures how fast the cluster can go)
+//! and an open loop at a fixed offered rate ([`BenchConfig::rate`]: each pipeline is sent when it
+//! is due, however many are still unanswered, the way an application's traffic arrives whether
+//! or not a node is slow: it measures whether the cluster keeps up with a given demand).
 //!
 //! Latency is measured per request until its final answer (including any redirect rounds), from
 //! the moment its pipeline is sent (closed loop) or was due (open loop, so a backlog shows in the
@@ -23,6 +23,8 @@ use crate::client::Timeouts;
 use crate::cluster::Cluster;
 use crate::router::{RedirectCounts, Router, SlotMap};
 use access_log::AccessLog;
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use keys::{AccessPattern, KeySpace, Op};
 use serde::Serialize;
@@ -250,6 +252,54 @@ pub async fn run(cluster: &Cluster, cfg: &BenchConfig) -> Result<BenchReport, St
     Ok(report)
 }
 
+/// The answers to one pipeline, and the router fork that sent it.
+struct Answered {
+    answers: Vec<redis::RedisResult<redis::Value>>,
+    ops: Vec<Op>,
+    micros: u64,
+    router: Router,
+}
+
+impl ClientResult {
+    fn record(&mut self, a: Answered, router: &mut Router) {
+        for (answer, op) in a.answers.into_iter().zip(a.ops) {
+            match answer {
+                Ok(_) => {
+                    self.hist.saturating_record(a.micros.max(1));
+                    self.ops += 1;
+                    match op {
+                        Op::Read => self.reads += 1,
+                        Op::Write => self.writes += 1,
+                    }
+                }
+                Err(e) => {
+                    self.errors += 1;
+                    if self.first_error.is_none() {
+                        self.first_error = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        router.join(a.router);
+    }
+}
+
+/// Sends `batch` through `router`; latency counts from `sent`.
+async fn send(
+    mut router: Router,
+    batch: Vec<(u16, redis::Cmd)>,
+    ops: Vec<Op>,
+    sent: Instant,
+) -> Answered {
+    let answers = router.query_batch(batch).await;
+    Answered {
+        answers,
+        ops,
+        micros: sent.elapsed().as_micros() as u64,
+        router,
+    }
+}
+
 async fn client_loop(
     cfg: BenchConfig,
     mut pattern: AccessPattern,
@@ -268,6 +318,8 @@ async fn client_loop(
         redirects: RedirectCounts::default(),
         served: HashMap::new(),
     };
+    // Open loop: pipelines still unanswered when the next one is due.
+    let mut in_flight = FuturesUnordered::new();
     let mut n: u64 = 0;
     let depth = cfg.pipeline.max(1);
     loop {
@@ -278,7 +330,14 @@ async fn client_loop(
                 if this >= deadline {
                     break;
                 }
-                tokio::time::sleep_until(this.into()).await;
+                let wait = tokio::time::sleep_until(this.into());
+                tokio::pin!(wait);
+                loop {
+                    tokio::select! {
+                        () = &mut wait => break,
+                        Some(a) = in_flight.next() => r.record(a, &mut router),
+                    }
+                }
                 *due += *interval;
                 this
             }
@@ -305,26 +364,15 @@ async fn client_loop(
             batch.push((slot, cmd));
             ops.push(op);
         }
-        let answers = router.query_batch(batch).await;
-        let micros = sent.elapsed().as_micros() as u64;
-        for (answer, op) in answers.into_iter().zip(ops) {
-            match answer {
-                Ok(_) => {
-                    r.hist.saturating_record(micros.max(1));
-                    r.ops += 1;
-                    match op {
-                        Op::Read => r.reads += 1,
-                        Op::Write => r.writes += 1,
-                    }
-                }
-                Err(e) => {
-                    r.errors += 1;
-                    if r.first_error.is_none() {
-                        r.first_error = Some(e.to_string());
-                    }
-                }
-            }
+        if pacing.is_some() {
+            // Sent now, whatever is still unanswered: the demand does not wait for the cluster.
+            in_flight.push(send(router.fork(), batch, ops, sent));
+        } else {
+            r.record(send(router.fork(), batch, ops, sent).await, &mut router);
         }
+    }
+    while let Some(a) = in_flight.next().await {
+        r.record(a, &mut router);
     }
     r.redirects = router.redirects;
     r.served = router.served;
