@@ -3,7 +3,7 @@
 //!
 //! Part `layouts`: for each key naming (`PREFIXES`; where the hottest keys land decides how far
 //! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
-//! each layout sustains: an open-loop load (16 clients, each request sent when due) climbs a
+//! each layout sustains: an open-loop load (512 clients, one request each in flight) climbs a
 //! ladder of offered rates in 10% steps until two steps in a row fall behind (p99, counted from
 //! when each request was due, above 300 ms), then one half step refines it. Layouts, in order:
 //! - `even`: the count-balanced layout `redis-cli --cluster create` leaves;
@@ -394,9 +394,10 @@ async fn cairn_layout(
     n
 }
 
-/// Open-loop clients of the capacity search: each sends one request when it is due, however
-/// many of its requests are still unanswered.
-const OPEN_CLIENTS: usize = 16;
+/// Open-loop clients of the capacity search, each with at most one request unanswered (as
+/// behind an application's connection pool): a request due while its client waits goes out when
+/// the answer comes, and its latency counts from when it was due.
+const OPEN_CLIENTS: usize = 512;
 /// A layout keeps up with an offered rate while p99 (counted from when requests were due)
 /// stays under this: three CFS periods of the layout quotas (a node that used its quota waits
 /// up to one period); past its capacity the backlog grows and p99 runs to seconds.
@@ -542,6 +543,7 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
     // Open loop from here on; the ladder starts at the even layout's closed-loop throughput.
     cfg.clients = OPEN_CLIENTS;
     cfg.pipeline = 1;
+    cfg.max_in_flight = Some(1);
     let closed = load(&seed, &cfg).await.ops_per_sec;
     println!("  keys {prefix}0..: closed loop on the even layout {closed:.0} ops/s");
     let mut run = LayoutRun {

@@ -50,6 +50,10 @@ pub struct BenchArgs {
     /// pipeline as soon as the last one is answered (closed loop).
     #[arg(long)]
     pub rate: Option<f64>,
+    /// With --rate: most pipelines one client has unanswered (as behind a connection pool); a
+    /// request due beyond it waits, and its latency shows it. Default: no limit.
+    #[arg(long, requires = "rate")]
+    pub max_in_flight: Option<usize>,
     /// How long to run, e.g. 30s, 2m.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub duration: Duration,
@@ -114,6 +118,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     cfg.access_log = args.access_log;
     cfg.seed = args.rng_seed;
     cfg.rate = args.rate;
+    cfg.max_in_flight = args.max_in_flight;
     let report = run_bench(&cluster, &cfg)
         .await
         .map_err(|e| anyhow::anyhow!(e))?;

@@ -59,6 +59,10 @@ pub struct BenchConfig {
     /// Open loop: requests per second offered in total, spread evenly over the clients, each
     /// pipeline due at a fixed time; `None` for a closed loop.
     pub rate: Option<f64>,
+    /// Open loop: most pipelines one client has unanswered; a pipeline due beyond it waits (and
+    /// its latency shows the wait), as behind an application's connection pool. `None`: no
+    /// limit.
+    pub max_in_flight: Option<usize>,
 }
 
 impl BenchConfig {
@@ -79,6 +83,7 @@ impl BenchConfig {
             access_log: None,
             seed: 1,
             rate: None,
+            max_in_flight: None,
         }
     }
 }
@@ -365,7 +370,16 @@ async fn client_loop(
             ops.push(op);
         }
         if pacing.is_some() {
-            // Sent now, whatever is still unanswered: the demand does not wait for the cluster.
+            // Sent now, whatever is still unanswered (up to the limit): the demand does not wait
+            // for the cluster.
+            while cfg
+                .max_in_flight
+                .is_some_and(|max| in_flight.len() >= max.max(1))
+            {
+                if let Some(a) = in_flight.next().await {
+                    r.record(a, &mut router);
+                }
+            }
             in_flight.push(send(router.fork(), batch, ops, sent));
         } else {
             r.record(send(router.fork(), batch, ops, sent).await, &mut router);
