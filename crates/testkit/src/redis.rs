@@ -820,7 +820,24 @@ mod tests {
             assert_eq!(cluster.master_addrs().len(), 3);
             let info = text(cluster.nodes()[0].port(), &["CLUSTER", "INFO"]).unwrap();
             assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
-            // A replica (index >= masters) dies and comes back.
+            // A replica (index >= masters) dies and comes back. Valkey 8.0 rewrites nodes.conf
+            // in place, so a node killed while saving it cannot start again ("corrupted cluster
+            // config file"): kill it once the file has stopped changing after the formation.
+            let conf = cluster.nodes()[4].dir().join("nodes.conf");
+            let modified = || std::fs::metadata(&conf).and_then(|m| m.modified()).ok();
+            let mut last = modified();
+            let started = std::time::Instant::now();
+            let mut quiet = std::time::Instant::now();
+            while quiet.elapsed() < Duration::from_millis(500)
+                && started.elapsed() < Duration::from_secs(10)
+            {
+                std::thread::sleep(Duration::from_millis(50));
+                let now = modified();
+                if now != last {
+                    last = now;
+                    quiet = std::time::Instant::now();
+                }
+            }
             cluster.kill_node(4);
             assert!(command(cluster.nodes()[4].port(), &["PING"]).is_err());
             cluster.restart_node(4);
