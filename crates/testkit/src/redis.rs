@@ -820,23 +820,41 @@ mod tests {
             assert_eq!(cluster.master_addrs().len(), 3);
             let info = text(cluster.nodes()[0].port(), &["CLUSTER", "INFO"]).unwrap();
             assert!(info.contains("cluster_slots_assigned:16384"), "{info}");
-            // A replica (index >= masters) dies and comes back. Valkey 8.0 rewrites nodes.conf
-            // in place, so a node killed while saving it cannot start again ("corrupted cluster
-            // config file"): kill it once the file has stopped changing after the formation.
+            // A replica (index >= masters) dies and comes back. Valkey 8.0.1 refuses to start
+            // ("corrupted cluster config file") when its saved nodes.conf gives a replica
+            // another shard id than its primary, which it does for a moment after the cluster
+            // forms: kill it once its file agrees with itself (saved again if need be) and has
+            // stopped changing.
             let conf = cluster.nodes()[4].dir().join("nodes.conf");
-            let modified = || std::fs::metadata(&conf).and_then(|m| m.modified()).ok();
-            let mut last = modified();
+            let settled = |text: &str| {
+                fn shard(line: &str) -> Option<&str> {
+                    let addr = line.split(' ').nth(1)?;
+                    addr.split(',').find_map(|f| f.strip_prefix("shard-id="))
+                }
+                text.lines().all(|line| {
+                    let f: Vec<&str> = line.split(' ').collect();
+                    if f.len() < 4 || !f[2].contains("slave") || f[3] == "-" {
+                        return true;
+                    }
+                    let primary = text.lines().find(|l| l.starts_with(f[3]));
+                    primary.is_none_or(|p| shard(p) == shard(line))
+                })
+            };
             let started = std::time::Instant::now();
-            let mut quiet = std::time::Instant::now();
-            while quiet.elapsed() < Duration::from_millis(500)
-                && started.elapsed() < Duration::from_secs(10)
-            {
-                std::thread::sleep(Duration::from_millis(50));
-                let now = modified();
+            let mut last = String::new();
+            let mut same_since = std::time::Instant::now();
+            while started.elapsed() < Duration::from_secs(10) {
+                let now = std::fs::read_to_string(&conf).unwrap_or_default();
                 if now != last {
                     last = now;
-                    quiet = std::time::Instant::now();
+                    same_since = std::time::Instant::now();
+                } else if settled(&last) && same_since.elapsed() > Duration::from_millis(500) {
+                    break;
+                } else if !settled(&last) {
+                    // The node may know its primary's shard id by now without having saved it.
+                    let _ = command(cluster.nodes()[4].port(), &["CLUSTER", "SAVECONFIG"]);
                 }
+                std::thread::sleep(Duration::from_millis(50));
             }
             cluster.kill_node(4);
             assert!(command(cluster.nodes()[4].port(), &["PING"]).is_err());
