@@ -1,6 +1,6 @@
 //! Plan, apply and verify on real clusters; refusals; crash and resume.
 
-use crate::support::{cluster, dbsize_sum};
+use crate::support::{all_keys_readable, cluster, dbsize_sum};
 use cairn_slots::SlotsError;
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::populate;
@@ -9,7 +9,7 @@ use cairn_slots::cluster::Cluster;
 use cairn_slots::measure::{CapacityConfig, MeasureConfig, measure};
 use cairn_slots::migrate::{ApplyOptions, Method, Silent, apply, journal, resume};
 use cairn_slots::router::{Router, SlotMap};
-use cairn_slots_planner::{Mode, Plan, Policy, apply_moves, plan};
+use cairn_slots_planner::{Mode, Move, Plan, Policy, apply_moves, plan};
 use cairn_testkit::redis::Flavor;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,19 +35,31 @@ async fn weighted_plan(found: &Cluster, max_moves: usize) -> Plan {
     p
 }
 
-async fn all_keys_readable(found: &Cluster, keys: &KeySpace) {
-    let mut router = Router::new(Arc::new(SlotMap::from_cluster(found)), Timeouts::default());
-    let batch: Vec<_> = (0..keys.len())
-        .map(|i| {
-            let (k, s) = keys.key_and_slot(i);
-            let mut c = redis::cmd("EXISTS");
-            c.arg(k);
-            (s, c)
+/// A plan bound to the cluster as it is now whose moves are exactly `moves`.
+async fn plan_with_moves(found: &Cluster, moves: Vec<Move>) -> Plan {
+    let cfg = MeasureConfig {
+        window: Duration::ZERO,
+        sample_keys: 0,
+        ..MeasureConfig::default()
+    };
+    let snap = measure(found, &cfg).await.unwrap();
+    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
+    p.moves = moves;
+    p
+}
+
+/// `slots` moving from `from` to `to`.
+fn moves_between(slots: &[u16], from: &str, to: &str) -> Vec<Move> {
+    slots
+        .iter()
+        .map(|&slot| Move {
+            slot,
+            from: from.to_string(),
+            to: to.to_string(),
+            keys: 0,
+            bytes: 0,
         })
-        .collect();
-    for r in router.query_batch(batch).await {
-        assert_eq!(r.unwrap(), redis::Value::Int(1));
-    }
+        .collect()
 }
 
 fn options(dir: &tempfile::TempDir) -> ApplyOptions {
@@ -299,7 +311,7 @@ async fn slots_swapped_between_two_masters_move_without_waiting_on_each_other() 
         for &slot in found.ownership().slots_of(from).iter().take(8) {
             let keys = KeySpace::in_slot(&format!("swap{slot}:"), 3000, slot);
             populate(&found, &keys, 64, 500, 4).await.unwrap();
-            moves.push(cairn_slots_planner::Move {
+            moves.push(Move {
                 slot,
                 from: from.clone(),
                 to: to.clone(),
@@ -308,14 +320,7 @@ async fn slots_swapped_between_two_masters_move_without_waiting_on_each_other() 
             });
         }
     }
-    let cfg = MeasureConfig {
-        window: Duration::ZERO,
-        sample_keys: 0,
-        ..MeasureConfig::default()
-    };
-    let snap = measure(&found, &cfg).await.unwrap();
-    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
-    p.moves = moves;
+    let p = plan_with_moves(&found, moves).await;
     let dir = tempfile::tempdir().unwrap();
     let mut opts = ApplyOptions::new(dir.path().join("journal"));
     opts.method = Method::Legacy;
@@ -369,23 +374,7 @@ async fn a_batch_is_claimed_with_one_broadcast_and_the_highest_epoch() {
         let keys = KeySpace::in_slot(&format!("claim{slot}:"), 20, slot);
         populate(&found, &keys, 16, 20, 4).await.unwrap();
     }
-    let cfg = MeasureConfig {
-        window: Duration::ZERO,
-        sample_keys: 0,
-        ..MeasureConfig::default()
-    };
-    let snap = measure(&found, &cfg).await.unwrap();
-    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
-    p.moves = slots
-        .iter()
-        .map(|&slot| cairn_slots_planner::Move {
-            slot,
-            from: from.clone(),
-            to: to.clone(),
-            keys: 0,
-            bytes: 0,
-        })
-        .collect();
+    let p = plan_with_moves(&found, moves_between(&slots, &from, &to)).await;
     let pongs = cluster_info(&c, &to_addr, "cluster_stats_messages_pong_sent");
     let dir = tempfile::tempdir().unwrap();
     let mut opts = ApplyOptions::new(dir.path().join("journal"));
@@ -421,7 +410,7 @@ async fn the_source_with_the_most_slots_starts_first() {
     let found = Cluster::discover(&c.seed()).await.unwrap();
     let masters: Vec<String> = found.masters().map(|m| m.id().to_string()).collect();
     let (small, big, to) = (&masters[0], &masters[1], &masters[2]);
-    let mv = |slot: u16, from: &String| cairn_slots_planner::Move {
+    let mv = |slot: u16, from: &String| Move {
         slot,
         from: from.clone(),
         to: to.clone(),
@@ -436,20 +425,13 @@ async fn the_source_with_the_most_slots_starts_first() {
         .map(|s| mv(s, small))
         .collect();
     moves.extend(own.slots_of(big).into_iter().take(12).map(|s| mv(s, big)));
-    let cfg = MeasureConfig {
-        window: Duration::ZERO,
-        sample_keys: 0,
-        ..MeasureConfig::default()
-    };
-    let snap = measure(&found, &cfg).await.unwrap();
-    let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
-    p.moves = moves;
+    let p = plan_with_moves(&found, moves).await;
 
     /// Sources of moves in the order they started.
     #[derive(Default)]
     struct Starts(std::sync::Mutex<Vec<String>>);
     impl cairn_slots::migrate::Progress for Starts {
-        fn move_started(&self, mv: &cairn_slots_planner::Move) {
+        fn move_started(&self, mv: &Move) {
             self.0.lock().unwrap().push(mv.from.clone());
         }
     }
@@ -513,23 +495,7 @@ async fn a_target_claims_only_once_it_has_heard_of_the_source_epoch() {
                 populate(&found, &keys, 16, 20, 4).await.unwrap();
                 written.push(keys);
             }
-            let cfg = MeasureConfig {
-                window: Duration::ZERO,
-                sample_keys: 0,
-                ..MeasureConfig::default()
-            };
-            let snap = measure(&found, &cfg).await.unwrap();
-            let mut p = plan(&snap, &Policy::with_mode(Mode::Count)).unwrap();
-            p.moves = slots
-                .iter()
-                .map(|&slot| cairn_slots_planner::Move {
-                    slot,
-                    from: from.clone(),
-                    to: to.clone(),
-                    keys: 0,
-                    bytes: 0,
-                })
-                .collect();
+            let p = plan_with_moves(&found, moves_between(&slots, &from, &to)).await;
             let dir = tempfile::tempdir().unwrap();
             let mut opts = ApplyOptions::new(dir.path().join("journal"));
             opts.method = Method::Legacy;

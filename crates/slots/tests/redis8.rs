@@ -1,6 +1,7 @@
 //! Redis 8.6: `CLUSTER SLOT-STATS` and atomic slot migration (`CLUSTER MIGRATION IMPORT` on the
-//! target), so `Method::Auto` applies atomically. Its own test binary (see `Cargo.toml`).
+//! target), so `Method::Auto` applies atomically.
 
+use crate::support::{all_keys_readable, cluster, dbsize_sum, writer};
 use cairn_slots::SlotsError;
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::populate;
@@ -19,33 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 fn redis8(replicas: usize) -> RedisCluster {
-    RedisCluster::start(ClusterSpec {
-        flavor: Flavor::Redis8,
-        masters: 3,
-        replicas,
-    })
-}
-
-/// Keys on the masters.
-fn master_keys(c: &RedisCluster) -> i64 {
-    c.nodes()[..c.spec().masters]
-        .iter()
-        .map(|n| match n.command(&["DBSIZE"]) {
-            Ok(Reply::Int(k)) => k,
-            other => panic!("DBSIZE: {other:?}"),
-        })
-        .sum()
+    cluster(Flavor::Redis8, 3, replicas)
 }
 
 /// Waits until the masters hold `want` keys: a source deletes the keys of slots it gave away in
 /// the background, after the migration ended.
 fn wait_master_keys(c: &RedisCluster, want: i64) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while master_keys(c) != want {
+    while dbsize_sum(c) != want {
         assert!(
             Instant::now() < deadline,
             "masters hold {} keys, want {want}",
-            master_keys(c)
+            dbsize_sum(c)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -125,44 +111,6 @@ async fn weighted_plan(found: &Cluster, heavy: usize, window: Duration, max_move
     let p = plan(&snap, &policy).unwrap();
     assert_eq!(p.moves.len(), max_moves, "{}", p.summary());
     p
-}
-
-async fn all_keys_readable(found: &Cluster, keys: &KeySpace) {
-    let mut router = Router::new(Arc::new(SlotMap::from_cluster(found)), Timeouts::default());
-    let batch: Vec<_> = (0..keys.len())
-        .map(|i| {
-            let (k, s) = keys.key_and_slot(i);
-            let mut c = redis::cmd("EXISTS");
-            c.arg(k);
-            (s, c)
-        })
-        .collect();
-    for r in router.query_batch(batch).await {
-        assert_eq!(r.unwrap(), redis::Value::Int(1));
-    }
-}
-
-/// Writes `SET key i` through the router until `stop`; returns the acknowledged writes, the
-/// number of failed ones and the redirects met.
-async fn writer(
-    w: usize,
-    map: Arc<SlotMap>,
-    stop: Arc<AtomicBool>,
-) -> (Vec<(String, u64)>, u64, u64) {
-    let mut router = Router::new(map, Timeouts::default());
-    let (mut acked, mut failed) = (Vec::new(), 0);
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let key = format!("w{w}:{i}");
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(i);
-        match router.query(slot_of(key.as_bytes()), cmd).await {
-            Ok(_) => acked.push((key, i)),
-            Err(_) => failed += 1,
-        }
-        i += 1;
-    }
-    (acked, failed, router.redirects.moved + router.redirects.ask)
 }
 
 /// Every Redis 8.6 node is detected with SLOT-STATS and `CLUSTER MIGRATION IMPORT`, and

@@ -1,7 +1,13 @@
 //! Shared helpers: cluster start-up and small checks.
 
+use cairn_slots::bench::keys::KeySpace;
+use cairn_slots::client::Timeouts;
 use cairn_slots::cluster::Cluster;
+use cairn_slots::router::{Router, SlotMap};
+use cairn_slots::slot::slot_of;
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Starts a cluster of `masters` masters with `replicas` replicas each.
@@ -114,4 +120,43 @@ pub async fn migrate_slot_slowly(
             )
             .await);
     }
+}
+
+/// Asserts that every key of `keys` exists, reading through the cluster's current owners.
+pub async fn all_keys_readable(found: &Cluster, keys: &KeySpace) {
+    let mut router = Router::new(Arc::new(SlotMap::from_cluster(found)), Timeouts::default());
+    let batch: Vec<_> = (0..keys.len())
+        .map(|i| {
+            let (k, s) = keys.key_and_slot(i);
+            let mut c = redis::cmd("EXISTS");
+            c.arg(k);
+            (s, c)
+        })
+        .collect();
+    for r in router.query_batch(batch).await {
+        assert_eq!(r.unwrap(), redis::Value::Int(1));
+    }
+}
+
+/// Writes `SET w<w>:<i> i` through the router until `stop`; returns the acknowledged writes, the
+/// number of failed ones and the redirections met.
+pub async fn writer(
+    w: usize,
+    map: Arc<SlotMap>,
+    stop: Arc<AtomicBool>,
+) -> (Vec<(String, u64)>, u64, u64) {
+    let mut router = Router::new(map, Timeouts::default());
+    let (mut acked, mut failed) = (Vec::new(), 0);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let key = format!("w{w}:{i}");
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(&key).arg(i);
+        match router.query(slot_of(key.as_bytes()), cmd).await {
+            Ok(_) => acked.push((key, i)),
+            Err(_) => failed += 1,
+        }
+        i += 1;
+    }
+    (acked, failed, router.redirects.moved + router.redirects.ask)
 }

@@ -1,6 +1,7 @@
 //! Valkey 8.0: `CLUSTER SLOT-STATS` (all four metrics) but no atomic slot migration, so
-//! `Method::Auto` applies with the legacy protocol. Its own test binary (see `Cargo.toml`).
+//! `Method::Auto` applies with the legacy protocol.
 
+use crate::support::{cluster, writer};
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::populate;
 use cairn_slots::client::Timeouts;
@@ -12,40 +13,13 @@ use cairn_slots::router::{Router, SlotMap};
 use cairn_slots::slot::slot_of;
 use cairn_slots::stats::slot_stats;
 use cairn_slots_planner::{LoadSource, Mode, Policy, apply_moves, plan};
-use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
+use cairn_testkit::redis::{Flavor, RedisCluster};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 fn valkey8(replicas: usize) -> RedisCluster {
-    RedisCluster::start(ClusterSpec {
-        flavor: Flavor::Valkey8,
-        masters: 3,
-        replicas,
-    })
-}
-
-/// Writes `SET key i` through the router until `stop`; returns the acknowledged writes and the
-/// number of failed ones.
-async fn writer(
-    w: usize,
-    map: Arc<SlotMap>,
-    stop: Arc<AtomicBool>,
-) -> (Vec<(String, u64)>, u64, u64) {
-    let mut router = Router::new(map, Timeouts::default());
-    let (mut acked, mut failed) = (Vec::new(), 0);
-    let mut i = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        let key = format!("w{w}:{i}");
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(&key).arg(i);
-        match router.query(slot_of(key.as_bytes()), cmd).await {
-            Ok(_) => acked.push((key, i)),
-            Err(_) => failed += 1,
-        }
-        i += 1;
-    }
-    (acked, failed, router.redirects.moved + router.redirects.ask)
+    cluster(Flavor::Valkey8, 3, replicas)
 }
 
 /// Every Valkey 8.0 master answers `CLUSTER SLOT-STATS` with key-count, cpu-usec,

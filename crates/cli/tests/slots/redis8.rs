@@ -1,22 +1,11 @@
 //! `cairn slots ...` against a real Redis 8.6 cluster: `CLUSTER SLOT-STATS` (per-slot load) and
 //! atomic slot migration (`CLUSTER MIGRATION IMPORT`), which `--method auto` picks.
 
-use crate::{cairn, count_plan, json_of, refused};
+use crate::{cairn, count_plan, json_of, master_keys, refused};
 use cairn_slots_planner::{LoadSource, Snapshot};
-use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
+use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-/// Keys on the masters (replicas hold copies).
-fn master_keys(c: &RedisCluster) -> i64 {
-    c.nodes()[..c.spec().masters]
-        .iter()
-        .map(|n| match n.command(&["DBSIZE"]) {
-            Ok(Reply::Int(k)) => k,
-            other => panic!("DBSIZE: {other:?}"),
-        })
-        .sum()
-}
 
 /// status, measure, plan, apply (auto = atomic), fix, on 3 masters with a replica each.
 #[test]

@@ -1,21 +1,10 @@
 //! `cairn slots ...` against a real Valkey 8.0 cluster: `CLUSTER
 //! SLOT-STATS` exists (per-slot load) but atomic slot migration does not (apply uses legacy).
 
-use crate::{cairn, count_plan, json_of};
+use crate::{cairn, count_plan, json_of, master_keys};
 use cairn_slots_planner::{LoadSource, Snapshot};
-use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
+use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster};
 use std::process::Command;
-
-/// Keys on the masters (replicas hold copies).
-fn master_keys(c: &RedisCluster) -> i64 {
-    c.nodes()[..c.spec().masters]
-        .iter()
-        .map(|n| match n.command(&["DBSIZE"]) {
-            Ok(Reply::Int(k)) => k,
-            other => panic!("DBSIZE: {other:?}"),
-        })
-        .sum()
-}
 
 fn my_id(c: &RedisCluster, i: usize) -> String {
     c.nodes()[i]
