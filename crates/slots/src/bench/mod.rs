@@ -257,7 +257,7 @@ pub async fn run(cluster: &Cluster, cfg: &BenchConfig) -> Result<BenchReport, St
     Ok(report)
 }
 
-/// The answers to one pipeline, and the router fork that sent it.
+/// The answers to one pipeline sent by a router fork, and the fork.
 struct Answered {
     answers: Vec<redis::RedisResult<redis::Value>>,
     ops: Vec<Op>,
@@ -266,11 +266,16 @@ struct Answered {
 }
 
 impl ClientResult {
-    fn record(&mut self, a: Answered, router: &mut Router) {
-        for (answer, op) in a.answers.into_iter().zip(a.ops) {
+    fn record(
+        &mut self,
+        answers: Vec<redis::RedisResult<redis::Value>>,
+        ops: Vec<Op>,
+        micros: u64,
+    ) {
+        for (answer, op) in answers.into_iter().zip(ops) {
             match answer {
                 Ok(_) => {
-                    self.hist.saturating_record(a.micros.max(1));
+                    self.hist.saturating_record(micros.max(1));
                     self.ops += 1;
                     match op {
                         Op::Read => self.reads += 1,
@@ -285,11 +290,16 @@ impl ClientResult {
                 }
             }
         }
+    }
+
+    /// Records a fork's answers and takes the fork back into `router`.
+    fn record_fork(&mut self, a: Answered, router: &mut Router) {
+        self.record(a.answers, a.ops, a.micros);
         router.join(a.router);
     }
 }
 
-/// Sends `batch` through `router`; latency counts from `sent`.
+/// Sends `batch` through a router fork; latency counts from `sent`.
 async fn send(
     mut router: Router,
     batch: Vec<(u16, redis::Cmd)>,
@@ -340,7 +350,7 @@ async fn client_loop(
                 loop {
                     tokio::select! {
                         () = &mut wait => break,
-                        Some(a) = in_flight.next() => r.record(a, &mut router),
+                        Some(a) = in_flight.next() => r.record_fork(a, &mut router),
                     }
                 }
                 *due += *interval;
@@ -377,16 +387,17 @@ async fn client_loop(
                 .is_some_and(|max| in_flight.len() >= max.max(1))
             {
                 if let Some(a) = in_flight.next().await {
-                    r.record(a, &mut router);
+                    r.record_fork(a, &mut router);
                 }
             }
             in_flight.push(send(router.fork(), batch, ops, sent));
         } else {
-            r.record(send(router.fork(), batch, ops, sent).await, &mut router);
+            let answers = router.query_batch(batch).await;
+            r.record(answers, ops, sent.elapsed().as_micros() as u64);
         }
     }
     while let Some(a) = in_flight.next().await {
-        r.record(a, &mut router);
+        r.record_fork(a, &mut router);
     }
     r.redirects = router.redirects;
     r.served = router.served;
