@@ -1,9 +1,9 @@
 //! Slot layouts on unequal nodes: 6 Redis 7 masters capped with cgroup v1 CPU quotas in the
-//! ratio 4:4:2:2:1:1, a Zipf 0.99 load with 80% reads from Cairn's own load generator.
+//! ratio 8:4:2:1:1:1 (`WEIGHTS` to change it), a Zipf 0.99 load with 80% reads from Cairn's own load generator.
 //!
 //! Part `layouts`: for each key naming (`PREFIXES`; where the hottest keys land decides how far
 //! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
-//! each layout sustains: an open-loop load (512 clients, one request each in flight) climbs a
+//! each layout sustains: an open-loop load (1024 clients, one request each in flight) climbs a
 //! ladder of offered rates in 10% steps until two steps in a row fall behind (p99, counted from
 //! when each request was due, above 300 ms), then one half step refines it. Layouts, in order:
 //! - `even`: the count-balanced layout `redis-cli --cluster create` leaves;
@@ -20,12 +20,13 @@
 //! `sudo -E cargo run --release -p cairn-slots --example cgroup_layouts`
 //! Environment: `PART` (`layouts`, `apply` or `all`, the default), `PREFIXES` (comma-separated
 //! key prefixes, default all seven of [`PREFIXES`]), `SECS` (seconds per ladder step, default 4),
+//! `WEIGHTS` (default 8,4,2,1,1,1), `CLIENTS` (open-loop clients, default 1024),
 //! `CYCLES` (interleaved redis-cli / Cairn apply rounds, default 2), `KEYS` (default 200000),
 //! `CAIRN_VALKEY_SERVER` (the atomic part is skipped without it), `ISOLATE=1` (the benchmark gets
 //! the last CPU to itself, every other process the rest, for the duration of the run).
 
 use cairn_slots::bench::keys::KeySpace;
-use cairn_slots::bench::{BenchConfig, BenchReport, populate, run as run_bench};
+use cairn_slots::bench::{BenchConfig, BenchReport, Clients, populate, run as run_bench};
 use cairn_slots::cluster::Cluster;
 use cairn_slots::fix;
 use cairn_slots::measure::access_log::read_access_log;
@@ -34,11 +35,29 @@ use cairn_slots::migrate::{ApplyOptions, Method, Silent, apply};
 use cairn_slots_planner::{Mode, Move, Ownership, Plan, Policy, plan};
 use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, redis_cli};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
-/// Capacity of each master relative to the others: the CPU quota of master `i` is `WEIGHTS[i]`
-/// times a unit (see [`CpuLimits`]). They are also the "true weights" given to redis-cli and Cairn.
-const WEIGHTS: [u64; 6] = [4, 4, 2, 2, 1, 1];
+/// Capacity of each master relative to the others (`WEIGHTS`, comma-separated, default
+/// [`DEFAULT_WEIGHTS`]): the CPU quota of master `i` is `WEIGHTS[i]` times a unit (see
+/// [`CpuLimits`]). They are also the "true weights" given to redis-cli and Cairn.
+static WEIGHTS: LazyLock<Vec<u64>> = LazyLock::new(|| {
+    let spec = std::env::var("WEIGHTS").unwrap_or_else(|_| DEFAULT_WEIGHTS.into());
+    let weights: Vec<u64> = spec
+        .split(',')
+        .map(|w| {
+            w.trim()
+                .parse()
+                .expect("WEIGHTS: comma-separated positive integers")
+        })
+        .collect();
+    assert!(
+        weights.len() >= 3 && weights.iter().all(|&w| w > 0),
+        "WEIGHTS: at least three positive integers"
+    );
+    weights
+});
+const DEFAULT_WEIGHTS: &str = "8,4,2,1,1,1";
 
 /// CPU quotas of the masters: `unit_pct` percent of one core per weight unit, enforced every
 /// `period_us` (the kernel's smallest quota is 1 ms, so the smallest node's quota must be at
@@ -50,9 +69,9 @@ struct CpuLimits {
     unit_pct: u64,
 }
 
-/// The layout runs: quotas 4, 4, 2, 2, 1, 1% of a core (0.14 core in all) every 100 ms, so the
-/// nodes, not the host (2 cores) or the load generator (about 0.4 core at 20k requests/s), set
-/// the pace.
+/// The layout runs: 1% of a core per weight unit (8, 4, 2, 1, 1, 1%, 0.17 core in all, by
+/// default) every 100 ms, so the nodes, not the host (2 cores) or the load generator (about 0.4
+/// core at 20k requests/s), set the pace.
 const LAYOUT_LIMITS: CpuLimits = CpuLimits {
     period_us: 100_000,
     unit_pct: 1,
@@ -101,7 +120,7 @@ impl Cgroups {
 
     /// Sets every master's quota; the quota is widened first so the period can always shrink.
     fn limit(&self, limits: CpuLimits) {
-        for (dir, w) in self.dirs.iter().zip(WEIGHTS) {
+        for (dir, w) in self.dirs.iter().zip(WEIGHTS.iter().copied()) {
             std::fs::write(dir.join("cpu.cfs_quota_us"), "-1").expect("cpu.cfs_quota_us");
             std::fs::write(dir.join("cpu.cfs_period_us"), limits.period_us.to_string())
                 .expect("cpu.cfs_period_us");
@@ -221,7 +240,7 @@ fn master_ids(c: &RedisCluster, found: &Cluster) -> Vec<String> {
 
 fn weights(ids: &[String]) -> Vec<(String, f64)> {
     ids.iter()
-        .zip(WEIGHTS)
+        .zip(WEIGHTS.iter().copied())
         .map(|(id, w)| (id.clone(), w as f64))
         .collect()
 }
@@ -396,8 +415,11 @@ async fn cairn_layout(
 
 /// Open-loop clients of the capacity search, each with at most one request unanswered (as
 /// behind an application's connection pool): a request due while its client waits goes out when
-/// the answer comes, and its latency counts from when it was due.
-const OPEN_CLIENTS: usize = 512;
+/// the answer comes, and its latency counts from when it was due. `CLIENTS`, default 1024: by
+/// Little's law they can offer at most `clients / mean latency`, and CFS stalls of up to one
+/// 100 ms period put the mean latency near 45 ms, so 1024 clients can offer about 23k requests/s,
+/// above what the default weights' 17% of a core serves.
+static OPEN_CLIENTS: LazyLock<usize> = LazyLock::new(|| env_or("CLIENTS", 1024) as usize);
 /// A layout keeps up with an offered rate while p99 (counted from when requests were due)
 /// stays under this: three CFS periods of the layout quotas (a node that used its quota waits
 /// up to one period); past its capacity the backlog grows and p99 runs to seconds.
@@ -406,16 +428,18 @@ const SLO_P99_MS: f64 = 300.0;
 /// kept up with and the first one missed.
 const STEP: f64 = 1.1;
 
-/// Max/mean over nodes of requests served per unit of CPU quota (1.0: every node busy in
-/// proportion to its capacity). Robust to host noise, unlike ops/s.
+/// The most requests a node served per unit of CPU quota, over the cluster's requests per unit
+/// (1.0: every node busy in proportion to its capacity): the planner's worst/mean normalised
+/// load, measured. Robust to host noise, unlike ops/s.
 fn skew(r: &BenchReport, addrs: &[String]) -> f64 {
-    let per: Vec<f64> = addrs
+    let served = |a: &String| r.per_node.get(a).copied().unwrap_or(0) as f64;
+    let worst = addrs
         .iter()
-        .zip(WEIGHTS)
-        .map(|(a, w)| r.per_node.get(a).copied().unwrap_or(0) as f64 / w as f64)
-        .collect();
-    let mean = per.iter().sum::<f64>() / per.len() as f64;
-    per.iter().copied().fold(0.0, f64::max) / mean
+        .zip(WEIGHTS.iter())
+        .map(|(a, &w)| served(a) / w as f64)
+        .fold(0.0, f64::max);
+    let mean = addrs.iter().map(served).sum::<f64>() / WEIGHTS.iter().sum::<u64>() as f64;
+    worst / mean
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -425,12 +449,13 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// What one layout sustains: the highest offered rate it kept up with, and the p99 and
-/// served/quota skew there.
+/// served/quota skew there; and the most it served in any step (past its capacity too).
 #[derive(Clone, Copy, Default)]
 struct Sustained {
     rate: f64,
     p99_ms: f64,
     skew: f64,
+    peak: f64,
 }
 
 /// CPU seconds this process (the load generator) has used so far, from `/proc/self/stat`.
@@ -448,62 +473,74 @@ fn kept_up(r: &BenchReport) -> bool {
     r.latency.p99_us as f64 / 1000.0 <= SLO_P99_MS
 }
 
+/// Offers `rate` to the layout on `clients`; whether it kept up, and the report.
+async fn try_rate(
+    clients: &mut Clients,
+    cfg: &BenchConfig,
+    rate: f64,
+    addrs: &[String],
+    name: &str,
+) -> (bool, BenchReport) {
+    let mut c = cfg.clone();
+    c.rate = Some(rate);
+    let cpu = cpu_secs();
+    let r = clients.run(&c).await.expect("bench");
+    assert_eq!(r.errors, 0, "bench errors: {:?}", r.first_error);
+    let ok = kept_up(&r);
+    println!(
+        "    {name:<20} offered {rate:>7.0}/s: {:>7.0} ops/s  p99 {:>8.2} ms  served/quota {:.2}  generator {:.2} cores  {}",
+        r.ops_per_sec,
+        r.latency.p99_us as f64 / 1000.0,
+        skew(&r, addrs),
+        (cpu_secs() - cpu) / r.elapsed_secs,
+        if ok { "kept up" } else { "fell behind" }
+    );
+    (ok, r)
+}
+
+/// Offers `rate` to the layout on `clients` and records it in `best`: the most served, and the
+/// rate with its p99 and skew if the layout kept up; returns whether it did.
+async fn step(
+    clients: &mut Clients,
+    cfg: &BenchConfig,
+    rate: f64,
+    addrs: &[String],
+    name: &str,
+    best: &mut Sustained,
+) -> bool {
+    let (ok, r) = try_rate(clients, cfg, rate, addrs, name).await;
+    best.peak = best.peak.max(r.ops_per_sec);
+    if ok && rate > best.rate {
+        best.rate = rate;
+        best.p99_ms = r.latency.p99_us as f64 / 1000.0;
+        best.skew = skew(&r, addrs);
+    }
+    ok
+}
+
 /// Climbs the rate ladder from `from` (down first if the layout cannot keep up with `from`)
 /// and returns the highest rate the layout kept up with, refined by one half step.
 async fn sustained(
-    seed: &str,
+    clients: &mut Clients,
     cfg: &BenchConfig,
     from: f64,
     addrs: &[String],
     name: &str,
 ) -> Sustained {
-    let try_rate = |rate: f64| {
-        let mut c = cfg.clone();
-        c.rate = Some(rate);
-        async move {
-            let cpu = cpu_secs();
-            let r = load(seed, &c).await;
-            let ok = kept_up(&r);
-            println!(
-                "    {name:<20} offered {rate:>7.0}/s: {:>7.0} ops/s  p99 {:>8.2} ms  served/quota {:.2}  generator {:.2} cores  {}",
-                r.ops_per_sec,
-                r.latency.p99_us as f64 / 1000.0,
-                skew(&r, addrs),
-                (cpu_secs() - cpu) / r.elapsed_secs,
-                if ok { "kept up" } else { "fell behind" }
-            );
-            (ok, r)
-        }
-    };
-    let record = |rate: f64, r: &BenchReport| Sustained {
-        rate,
-        p99_ms: r.latency.p99_us as f64 / 1000.0,
-        skew: skew(r, addrs),
-    };
+    let mut best = Sustained::default();
     let mut rate = from;
-    let (mut ok, mut r) = try_rate(rate).await;
-    while !ok && rate > from / 8.0 {
+    while !step(clients, cfg, rate, addrs, name, &mut best).await && rate > from / 8.0 {
         rate /= STEP;
-        (ok, r) = try_rate(rate).await;
     }
-    let mut best = record(rate, &r);
     // Up the ladder until two steps in a row fall behind (one can be a throttling accident).
     let mut misses = 0;
     while misses < 2 {
         rate *= STEP;
-        let (ok, r) = try_rate(rate).await;
-        if ok {
-            best = record(rate, &r);
-            misses = 0;
-        } else {
-            misses += 1;
-        }
+        let ok = step(clients, cfg, rate, addrs, name, &mut best).await;
+        misses = if ok { 0 } else { misses + 1 };
     }
     let mid = best.rate * STEP.sqrt();
-    let (ok, r) = try_rate(mid).await;
-    if ok {
-        best = record(mid, &r);
-    }
+    step(clients, cfg, mid, addrs, name, &mut best).await;
     best
 }
 
@@ -538,14 +575,12 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
     logged.duration = Duration::from_secs(4);
     logged.access_log = Some(log_path.clone());
     let log_secs = load(&seed, &logged).await.elapsed_secs;
-    groups.limit(LAYOUT_LIMITS);
 
     // Open loop from here on; the ladder starts at the even layout's closed-loop throughput.
-    cfg.clients = OPEN_CLIENTS;
+    cfg.clients = *OPEN_CLIENTS;
     cfg.pipeline = 1;
     cfg.max_in_flight = Some(1);
-    let closed = load(&seed, &cfg).await.ops_per_sec;
-    println!("  keys {prefix}0..: closed loop on the even layout {closed:.0} ops/s");
+    let mut closed = 0.0;
     let mut run = LayoutRun {
         prefix: prefix.to_string(),
         sustained: [Sustained::default(); 4],
@@ -565,35 +600,53 @@ async fn layouts(groups: &Cgroups, prefix: &str, keys: u64, secs: u64) -> Layout
             _ => cairn_layout(&seed, &ids, Mode::Load, Some((log_path.clone(), log_secs))).await,
         };
         converge(&seed).await;
+        // Connections open while the nodes are not capped (the moves above ran uncapped):
+        // accepting a thousand of them costs a 1% node seconds of its quota, which would
+        // otherwise show as backlog in the first step, or time out.
+        let found = Cluster::discover(&seed).await.expect("discover");
+        let mut clients = Clients::connect(&found, cfg.clients, cfg.timeouts)
+            .await
+            .expect("connect");
+        // The nodes accept what the kernel has queued for them.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         groups.limit(LAYOUT_LIMITS);
+        if i == 0 {
+            closed = clients.run(&cfg).await.expect("bench").ops_per_sec;
+            println!("  keys {prefix}0..: closed loop on the even layout {closed:.0} ops/s");
+        }
         let from = run.sustained[..i]
             .iter()
             .map(|s| s.rate / (STEP * STEP))
             .fold(closed * 0.8, f64::max);
-        run.sustained[i] = sustained(&seed, &cfg, from, &addrs, name).await;
+        run.sustained[i] = sustained(&mut clients, &cfg, from, &addrs, name).await;
     }
     run
 }
 
 fn print_layouts(runs: &[LayoutRun], keys: u64, secs: u64) {
     println!(
-        "\nsustained open-loop rate (p99 <= {SLO_P99_MS} ms), {keys} keys, {OPEN_CLIENTS} clients x 1, {secs} s per step:"
+        "\nsustained open-loop rate (p99 <= {SLO_P99_MS} ms), {keys} keys, {} clients x 1, {secs} s per step:",
+        *OPEN_CLIENTS
     );
     println!(
-        "keys          even             redis-cli weighted      cairn origin            cairn load              load/redis-cli"
+        "keys          even                          redis-cli weighted            cairn origin                  cairn load                    load/redis-cli (peaks)"
     );
     for r in runs {
         let cells: Vec<String> = (0..4)
             .map(|i| {
                 let s = r.sustained[i];
-                format!("{:>6.0} ({:>5.1} ms {:.2})", s.rate, s.p99_ms, s.skew)
+                format!(
+                    "{:>6.0} ({:>5.1} ms {:.2}, peak {:>6.0})",
+                    s.rate, s.p99_ms, s.skew, s.peak
+                )
             })
             .collect();
         println!(
-            "{:<8} {}   {:.2}x   moves {:?}",
+            "{:<8} {}   {:.2}x ({:.2}x)   moves {:?}",
             r.prefix,
             cells.join("  "),
             r.sustained[3].rate / r.sustained[1].rate,
+            r.sustained[3].peak / r.sustained[1].peak,
             &r.moves[1..]
         );
     }
@@ -601,14 +654,19 @@ fn print_layouts(runs: &[LayoutRun], keys: u64, secs: u64) {
         .iter()
         .map(|r| r.sustained[3].rate / r.sustained[1].rate)
         .collect();
+    let peaks: Vec<f64> = runs
+        .iter()
+        .map(|r| r.sustained[3].peak / r.sustained[1].peak)
+        .collect();
     let origin: Vec<f64> = runs
         .iter()
         .map(|r| r.sustained[2].rate / r.sustained[1].rate)
         .collect();
     println!(
-        "cairn load / redis-cli weighted: median {:.2}x over {} key namings {ratios:.2?}; cairn origin / redis-cli: median {:.2}x",
+        "cairn load / redis-cli weighted: median {:.2}x over {} key namings {ratios:.2?} (peaks: median {:.2}x {peaks:.2?}); cairn origin / redis-cli: median {:.2}x",
         median(&ratios),
         runs.len(),
+        median(&peaks),
         median(&origin)
     );
 }
@@ -711,7 +769,10 @@ async fn apply_times(groups: &Cgroups, keys: u64, cycles: usize) {
              CPU seconds per node (quotas {:?}%): redis-cli {cli_cpu:.3?}, cairn {cairn_cpu:.3?}",
             cli_moves.len(),
             cli_secs[cycle],
-            WEIGHTS.map(|w| w * APPLY_LIMITS.unit_pct),
+            WEIGHTS
+                .iter()
+                .map(|w| w * APPLY_LIMITS.unit_pct)
+                .collect::<Vec<_>>(),
         );
     }
 
@@ -804,7 +865,11 @@ async fn main() {
     let part = std::env::var("PART").unwrap_or_else(|_| "all".into());
     let groups = Cgroups::create();
     let _isolation = Isolation::create();
-    println!("6 Redis 7 masters of weights {WEIGHTS:?}, {keys} keys, Zipf 0.99, 80% reads");
+    println!(
+        "{} Redis 7 masters of weights {:?}, {keys} keys, Zipf 0.99, 80% reads",
+        WEIGHTS.len(),
+        *WEIGHTS
+    );
     if part == "all" || part == "layouts" {
         let prefixes = std::env::var("PREFIXES").unwrap_or_else(|_| PREFIXES.into());
         let mut runs = Vec::new();

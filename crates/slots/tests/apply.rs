@@ -1,6 +1,6 @@
 //! Plan, apply and verify on real clusters; refusals; crash and resume.
 
-use crate::support::{all_keys_readable, cluster, dbsize_sum};
+use crate::support::{all_keys_readable, cluster, dbsize_sum, info_field};
 use cairn_slots::SlotsError;
 use cairn_slots::bench::keys::KeySpace;
 use cairn_slots::bench::populate;
@@ -338,13 +338,7 @@ async fn slots_swapped_between_two_masters_move_without_waiting_on_each_other() 
 /// `CLUSTER INFO` field `field` of the node at `addr`, as a number.
 fn cluster_info(c: &cairn_testkit::redis::RedisCluster, addr: &str, field: &str) -> u64 {
     let node = c.nodes().iter().find(|n| n.addr() == addr).unwrap();
-    let text = node.command(&["CLUSTER", "INFO"]).unwrap().text().unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{field}:")))
-        .unwrap_or_else(|| panic!("no {field} in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    info_field(node, &["CLUSTER", "INFO"], field)
 }
 
 /// A batch's slots end their import on the target in one transaction on Redis 7: one cluster-bus

@@ -1,8 +1,8 @@
 //! The load generator: correct key loading, and every request answered while a slot migrates.
 
-use crate::support::{cluster, dbsize_sum, migrate_slot_slowly};
+use crate::support::{cluster, dbsize_sum, info_field, migrate_slot_slowly};
 use cairn_slots::bench::keys::KeySpace;
-use cairn_slots::bench::{BenchConfig, populate, run};
+use cairn_slots::bench::{BenchConfig, Clients, populate, run};
 use cairn_slots::cluster::Cluster;
 use cairn_slots::stats::count_keys_in_slot;
 use cairn_testkit::redis::Flavor;
@@ -51,6 +51,45 @@ async fn populate_writes_every_key_to_its_owner() {
             .iter()
             .all(|l| l.starts_with("pop:") && (l.ends_with(" read") || l.ends_with(" write")))
     );
+}
+
+/// Connections every node has accepted so far (`total_connections_received`), counting the one
+/// each node accepts for this question.
+fn connections_received(c: &cairn_testkit::redis::RedisCluster) -> u64 {
+    c.nodes()
+        .iter()
+        .map(|n| info_field(n, &["INFO", "stats"], "total_connections_received"))
+        .sum()
+}
+
+/// Clients kept between runs send every run over the connections they opened once (the nodes
+/// accept no new one), and each run reports only its own requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_run_loads_one_after_another_on_the_same_connections() {
+    let c = cluster(Flavor::Redis, 3, 0);
+    let found = Cluster::discover(&c.seed()).await.unwrap();
+    let keys = KeySpace::spread("reuse:", 1000);
+    populate(&found, &keys, 32, 50, 16).await.unwrap();
+
+    let mut cfg = BenchConfig::new(keys);
+    cfg.duration = Duration::from_millis(500);
+    let mut clients = Clients::connect(&found, 4, cfg.timeouts).await.unwrap();
+    let accepted = connections_received(&c);
+    let closed = clients.run(&cfg).await.unwrap();
+    cfg.rate = Some(1000.0);
+    let open = clients.run(&cfg).await.unwrap();
+    assert_eq!(
+        connections_received(&c),
+        accepted + 3,
+        "the runs opened connections"
+    );
+    for r in [&closed, &open] {
+        assert_eq!(r.errors, 0, "{:?}", r.first_error);
+        assert_eq!(r.per_node.values().sum::<u64>(), r.ops, "{r:?}");
+    }
+    assert!(closed.ops > 100, "{closed:?}");
+    // 500 ms at 1000/s: 500 requests due.
+    assert!((480..=500).contains(&open.ops), "{open:?}");
 }
 
 /// An open loop offers its rate, no more and (on an idle cluster) no less, and a cluster that

@@ -5,7 +5,7 @@ use cairn_slots::client::Timeouts;
 use cairn_slots::cluster::Cluster;
 use cairn_slots::router::{Router, SlotMap};
 use cairn_slots::slot::slot_of;
-use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, Reply};
+use cairn_testkit::redis::{ClusterSpec, Flavor, RedisCluster, RedisNode, Reply};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -17,6 +17,17 @@ pub fn cluster(flavor: Flavor, masters: usize, replicas: usize) -> RedisCluster 
         masters,
         replicas,
     })
+}
+
+/// The numeric field `field` of what `node` answers to `info` (`INFO stats`, `CLUSTER INFO`...).
+pub fn info_field(node: &RedisNode, info: &[&str], field: &str) -> u64 {
+    let text = node.command(info).unwrap().text().unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .unwrap_or_else(|| panic!("no {field} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
 }
 
 /// Keys on all masters (replicas excluded).

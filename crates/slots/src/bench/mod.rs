@@ -158,103 +158,146 @@ fn value_of(size: usize, i: u64, n: u64) -> String {
     v
 }
 
-/// Runs the load against `cluster` and reports.
+/// Runs the load against `cluster` on `cfg.clients` new clients and reports.
 ///
 /// # Errors
-/// The access log file cannot be created, or the parameters are invalid.
+/// The access log file cannot be created, the parameters are invalid, or a node cannot be
+/// reached.
 pub async fn run(cluster: &Cluster, cfg: &BenchConfig) -> Result<BenchReport, String> {
-    let map = Arc::new(SlotMap::from_cluster(cluster));
-    let log = match &cfg.access_log {
-        Some(p) => {
-            Some(AccessLog::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?)
-        }
-        None => None,
-    };
-    if let Some(rate) = cfg.rate
-        && !(rate.is_finite() && rate > 0.0)
-    {
-        return Err(format!(
+    validate(cfg)?;
+    Clients::connect(cluster, cfg.clients, cfg.timeouts)
+        .await?
+        .run(cfg)
+        .await
+}
+
+fn validate(cfg: &BenchConfig) -> Result<(), String> {
+    match cfg.rate {
+        Some(rate) if !(rate.is_finite() && rate > 0.0) => Err(format!(
             "the rate {rate} must be a positive number of requests per second"
-        ));
+        )),
+        _ => Ok(()),
     }
-    // Every client connects to every node before the clock starts.
-    let clients = cfg.clients.max(1);
-    let mut routers: Vec<Router> = (0..clients)
-        .map(|_| Router::new(map.clone(), cfg.timeouts))
-        .collect();
-    for r in futures::future::join_all(routers.iter_mut().map(Router::connect_all)).await {
-        r.map_err(|e| format!("cannot connect to the cluster: {e}"))?;
-    }
-    let start = Instant::now();
-    let deadline = start + cfg.duration;
-    let mut tasks = Vec::new();
-    for (c, router) in routers.into_iter().enumerate() {
-        let pattern = AccessPattern::new(
-            cfg.keys.len(),
-            cfg.zipf,
-            cfg.read_ratio,
-            cfg.seed + c as u64,
-        )?;
-        let log = log.as_ref().map(AccessLog::writer);
-        // Open loop: client `c` is due every `interval`, offset by `c / clients` of it.
-        let pacing = cfg.rate.map(|rate| {
-            let interval = Duration::from_secs_f64((cfg.pipeline.max(1) * clients) as f64 / rate);
-            (
-                start + interval.mul_f64(c as f64 / clients as f64),
-                interval,
-            )
-        });
-        tasks.push(tokio::spawn(client_loop(
-            cfg.clone(),
-            pattern,
-            router,
-            log,
-            pacing,
-            deadline,
-        )));
-    }
-    let mut report = BenchReport::default();
-    let mut hist = histogram();
-    let mut per_node: HashMap<Arc<str>, u64> = HashMap::new();
-    for t in tasks {
-        let r = t
-            .await
-            .map_err(|e| format!("benchmark client failed: {e}"))?;
-        // Same bounds on both sides: adding cannot fail.
-        let _ = hist.add(&r.hist);
-        report.ops += r.ops;
-        report.reads += r.reads;
-        report.writes += r.writes;
-        report.errors += r.errors;
-        if report.first_error.is_none() {
-            report.first_error = r.first_error;
+}
+
+/// Clients connected to every node, for loads run one after another on the same connections
+/// (as an application's pool keeps them): no run pays for opening them, nor do the nodes.
+pub struct Clients {
+    routers: Vec<Router>,
+}
+
+impl Clients {
+    /// `count` clients (at least one), each connected to every master of `cluster`.
+    ///
+    /// # Errors
+    /// A node cannot be reached.
+    pub async fn connect(
+        cluster: &Cluster,
+        count: usize,
+        timeouts: Timeouts,
+    ) -> Result<Clients, String> {
+        let map = Arc::new(SlotMap::from_cluster(cluster));
+        let mut routers: Vec<Router> = (0..count.max(1))
+            .map(|_| Router::new(map.clone(), timeouts))
+            .collect();
+        for r in futures::future::join_all(routers.iter_mut().map(Router::connect_all)).await {
+            r.map_err(|e| format!("cannot connect to the cluster: {e}"))?;
         }
-        report.moved += r.redirects.moved;
-        report.ask += r.redirects.ask;
-        report.retried += r.redirects.retried;
-        for (addr, n) in r.served {
-            *per_node.entry(addr).or_default() += n;
+        Ok(Clients { routers })
+    }
+
+    /// Runs the load `cfg` on these clients (one per client: `cfg.clients` does not apply) and
+    /// reports.
+    ///
+    /// # Errors
+    /// The access log file cannot be created, or the parameters are invalid.
+    pub async fn run(&mut self, cfg: &BenchConfig) -> Result<BenchReport, String> {
+        validate(cfg)?;
+        let log = match &cfg.access_log {
+            Some(p) => Some(
+                AccessLog::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?,
+            ),
+            None => None,
+        };
+        let clients = self.routers.len();
+        let patterns = (0..clients)
+            .map(|c| {
+                AccessPattern::new(
+                    cfg.keys.len(),
+                    cfg.zipf,
+                    cfg.read_ratio,
+                    cfg.seed + c as u64,
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let start = Instant::now();
+        let deadline = start + cfg.duration;
+        let mut tasks = Vec::new();
+        let routers = std::mem::take(&mut self.routers);
+        for (c, (router, pattern)) in routers.into_iter().zip(patterns).enumerate() {
+            let log = log.as_ref().map(AccessLog::writer);
+            // Open loop: client `c` is due every `interval`, offset by `c / clients` of it.
+            let pacing = cfg.rate.map(|rate| {
+                let interval =
+                    Duration::from_secs_f64((cfg.pipeline.max(1) * clients) as f64 / rate);
+                (
+                    start + interval.mul_f64(c as f64 / clients as f64),
+                    interval,
+                )
+            });
+            tasks.push(tokio::spawn(client_loop(
+                cfg.clone(),
+                pattern,
+                router,
+                log,
+                pacing,
+                deadline,
+            )));
         }
+        let mut report = BenchReport::default();
+        let mut hist = histogram();
+        let mut per_node: HashMap<Arc<str>, u64> = HashMap::new();
+        for t in tasks {
+            let (r, router) = t
+                .await
+                .map_err(|e| format!("benchmark client failed: {e}"))?;
+            self.routers.push(router);
+            // Same bounds on both sides: adding cannot fail.
+            let _ = hist.add(&r.hist);
+            report.ops += r.ops;
+            report.reads += r.reads;
+            report.writes += r.writes;
+            report.errors += r.errors;
+            if report.first_error.is_none() {
+                report.first_error = r.first_error;
+            }
+            report.moved += r.redirects.moved;
+            report.ask += r.redirects.ask;
+            report.retried += r.redirects.retried;
+            for (addr, n) in r.served {
+                *per_node.entry(addr).or_default() += n;
+            }
+        }
+        if let Some(log) = &log {
+            log.flush()
+                .map_err(|e| format!("cannot write the access log: {e}"))?;
+        }
+        report.elapsed_secs = start.elapsed().as_secs_f64();
+        report.ops_per_sec = report.ops as f64 / report.elapsed_secs.max(1e-9);
+        report.offered_per_sec = cfg.rate;
+        report.latency = Latency {
+            p50_us: hist.value_at_quantile(0.50),
+            p99_us: hist.value_at_quantile(0.99),
+            p999_us: hist.value_at_quantile(0.999),
+            max_us: hist.max(),
+            mean_us: hist.mean(),
+        };
+        report.per_node = per_node
+            .into_iter()
+            .map(|(a, n)| (a.to_string(), n))
+            .collect();
+        Ok(report)
     }
-    if let Some(log) = &log {
-        log.flush()
-            .map_err(|e| format!("cannot write the access log: {e}"))?;
-    }
-    report.elapsed_secs = start.elapsed().as_secs_f64();
-    report.ops_per_sec = report.ops as f64 / report.elapsed_secs.max(1e-9);
-    report.offered_per_sec = cfg.rate;
-    report.latency = Latency {
-        p50_us: hist.value_at_quantile(0.50),
-        p99_us: hist.value_at_quantile(0.99),
-        p999_us: hist.value_at_quantile(0.999),
-        max_us: hist.max(),
-        mean_us: hist.mean(),
-    };
-    report.per_node = per_node
-        .into_iter()
-        .map(|(a, n)| (a.to_string(), n))
-        .collect();
-    Ok(report)
 }
 
 /// The answers to one pipeline sent by a router fork, and the fork.
@@ -322,7 +365,7 @@ async fn client_loop(
     mut log: Option<access_log::AccessLogWriter>,
     mut pacing: Option<(Instant, Duration)>,
     deadline: Instant,
-) -> ClientResult {
+) -> (ClientResult, Router) {
     let mut r = ClientResult {
         hist: histogram(),
         ops: 0,
@@ -399,9 +442,9 @@ async fn client_loop(
     while let Some(a) = in_flight.next().await {
         r.record_fork(a, &mut router);
     }
-    r.redirects = router.redirects;
-    r.served = router.served;
-    r
+    r.redirects = std::mem::take(&mut router.redirects);
+    r.served = std::mem::take(&mut router.served);
+    (r, router)
 }
 
 /// The outcome of [`populate`].
