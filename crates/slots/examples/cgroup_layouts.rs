@@ -1,5 +1,6 @@
 //! Slot layouts on unequal nodes: 6 Redis 7 masters capped with cgroup v1 CPU quotas in the
-//! ratio 8:4:2:1:1:1 (`WEIGHTS` to change it), a Zipf 0.99 load with 80% reads from Cairn's own load generator.
+//! ratio 8:4:2:1:1:1 (`WEIGHTS` to change it), a Zipf 0.99 load with 80% reads from Cairn's own
+//! load generator.
 //!
 //! Part `layouts`: for each key naming (`PREFIXES`; where the hottest keys land decides how far
 //! a count-balanced layout is from proportional, so every naming is its own cluster), the rate
