@@ -206,12 +206,19 @@ impl Isolation {
 impl Drop for Isolation {
     fn drop(&mut self) {
         for dir in &self.dirs {
-            if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
-                for pid in pids.lines() {
-                    let _ = std::fs::write(PathBuf::from(CPUSET_ROOT).join("cgroup.procs"), pid);
+            // Processes forked meanwhile land in the set being emptied: move until it is empty.
+            for _ in 0..50 {
+                if let Ok(pids) = std::fs::read_to_string(dir.join("cgroup.procs")) {
+                    for pid in pids.lines() {
+                        let _ =
+                            std::fs::write(PathBuf::from(CPUSET_ROOT).join("cgroup.procs"), pid);
+                    }
                 }
+                if std::fs::remove_dir(dir).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            let _ = std::fs::remove_dir(dir);
         }
     }
 }
