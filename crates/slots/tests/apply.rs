@@ -341,6 +341,22 @@ fn cluster_info(c: &cairn_testkit::redis::RedisCluster, addr: &str, field: &str)
     info_field(node, &["CLUSTER", "INFO"], field)
 }
 
+/// `(cluster_my_epoch, id, address)` of every master, lowest epoch first.
+fn masters_by_epoch(
+    c: &cairn_testkit::redis::RedisCluster,
+    found: &Cluster,
+) -> Vec<(u64, String, String)> {
+    let mut by_epoch: Vec<(u64, String, String)> = found
+        .masters()
+        .map(|m| {
+            let epoch = cluster_info(c, m.addr(), "cluster_my_epoch");
+            (epoch, m.id().to_string(), m.addr().to_string())
+        })
+        .collect();
+    by_epoch.sort();
+    by_epoch
+}
+
 /// A batch's slots end their import on the target in one transaction on Redis 7: one cluster-bus
 /// broadcast for the batch instead of one per slot (each makes every node rescan all slots),
 /// and the target still ends with the highest config epoch, even starting from the lowest.
@@ -348,14 +364,7 @@ fn cluster_info(c: &cairn_testkit::redis::RedisCluster, addr: &str, field: &str)
 async fn a_batch_is_claimed_with_one_broadcast_and_the_highest_epoch() {
     let c = cluster(Flavor::Redis, 3, 0);
     let found = Cluster::discover(&c.seed()).await.unwrap();
-    let mut by_epoch: Vec<(u64, String, String)> = found
-        .masters()
-        .map(|m| {
-            let epoch = cluster_info(&c, m.addr(), "cluster_my_epoch");
-            (epoch, m.id().to_string(), m.addr().to_string())
-        })
-        .collect();
-    by_epoch.sort();
+    let by_epoch = masters_by_epoch(&c, &found);
     let (to, to_addr) = (by_epoch[0].1.clone(), by_epoch[0].2.clone());
     let from = by_epoch[2].1.clone();
     let slots: Vec<u16> = found
@@ -466,14 +475,7 @@ async fn a_target_claims_only_once_it_has_heard_of_the_source_epoch() {
     let found = Cluster::discover(&c.seed()).await.unwrap();
     // The source has the lowest epoch (a bump raises it above every other), the target the
     // highest (so it bumps only if it has heard of a higher one).
-    let mut by_epoch: Vec<(u64, String, String)> = found
-        .masters()
-        .map(|m| {
-            let epoch = cluster_info(&c, m.addr(), "cluster_my_epoch");
-            (epoch, m.id().to_string(), m.addr().to_string())
-        })
-        .collect();
-    by_epoch.sort();
+    let by_epoch = masters_by_epoch(&c, &found);
     let (from, from_addr) = (by_epoch[0].1.clone(), by_epoch[0].2.clone());
     let (to, to_addr) = (by_epoch[2].1.clone(), by_epoch[2].2.clone());
     let source_node = c.nodes().iter().find(|n| n.addr() == from_addr).unwrap();
